@@ -1,0 +1,1 @@
+//! cable-server (under construction in this session).
