@@ -99,7 +99,7 @@
 //! assert_eq!(wire, [
 //!     r#"{"type":"welcome"}"#.to_string(),
 //!     format!(r#"{{"identifier":{id},"type":"confirm_subscription"}}"#),
-//!     format!(r#"{{"identifier":{id},"message":{{"from":"alice","text":"hi"}}}}"#),
+//!     format!(r#"{{"identifier":{id},"message":{{"text":"hi","from":"alice"}}}}"#),
 //!     r#"{"type":"ping","message":1700000003}"#.to_string(),
 //! ]);
 //!
