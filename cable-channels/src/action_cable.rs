@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::{encode_json, DecodeError, Json, Object};
+use crate::{encode_json, DecodeError, Object, Value};
 
 /// A typed channel identifier: something that renders to the identifier string a
 /// client puts in its `subscribe` command.
@@ -70,7 +70,7 @@ pub fn unsubscribe_command(identifier: &str) -> String {
 /// is JSON-encoded into a string, keys in their order; `perform(action, data)` is
 /// `send` with an `action` key appended last).
 pub fn message_command(identifier: &str, data: &Object) -> String {
-    let data = data.encode();
+    let data = encode_json(data);
     encode_json(&Command {
         command: "message",
         identifier,
@@ -86,7 +86,7 @@ pub struct ChannelMessage {
     pub identifier: String,
     /// The payload: for Circle a [`CircleMessage`](crate::circle::CircleMessage),
     /// for platformOS a [`ConversateMessage`](crate::platformos::ConversateMessage).
-    pub message: Json,
+    pub message: Value,
 }
 
 impl ChannelMessage {
@@ -94,19 +94,19 @@ impl ChannelMessage {
     /// a `type`: welcome, ping, confirm/reject_subscription, disconnect), which are
     /// `cable-proto`'s business.
     pub fn decode(text: &str) -> Result<Option<ChannelMessage>, DecodeError> {
-        let mut obj = match Json::parse(text)? {
-            Json::Object(o) => o,
+        let mut obj = match crate::json::parse(text)? {
+            Value::Object(o) => o,
             other => {
                 return Err(DecodeError::NotAnObject {
-                    found: other.kind(),
+                    found: crate::json::kind(&other),
                 })
             }
         };
         if obj.contains_key("type") {
             return Ok(None);
         }
-        let identifier = match obj.remove("identifier") {
-            Some(Json::String(s)) => s,
+        let identifier = match obj.shift_remove("identifier") {
+            Some(Value::String(s)) => s,
             Some(_) => {
                 return Err(DecodeError::InvalidField {
                     field: "identifier",
@@ -120,7 +120,7 @@ impl ChannelMessage {
             }
         };
         let message = obj
-            .remove("message")
+            .shift_remove("message")
             .ok_or(DecodeError::MissingField { field: "message" })?;
         Ok(Some(ChannelMessage {
             identifier,
@@ -133,7 +133,7 @@ impl ChannelMessage {
         #[derive(Serialize)]
         struct Frame<'a> {
             identifier: &'a str,
-            message: &'a Json,
+            message: &'a Value,
         }
         encode_json(&Frame {
             identifier: &self.identifier,

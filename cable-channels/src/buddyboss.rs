@@ -4,7 +4,7 @@
 //! Field names are the doc's (camelCase: `userId`, `threadId`, `recipientId`,
 //! `senderId`). Ids keep their JSON form ([`IdValue`]): the doc's examples use strings
 //! (`"USER_ID"`), BuddyBoss's own ids are numbers. The WebRTC payloads (`offer`,
-//! `answer`, `candidate`) are [`Json`]: the doc shows strings (`"OFFER_SDP"`), browsers
+//! `answer`, `candidate`) are [`Value`]: the doc shows strings (`"OFFER_SDP"`), browsers
 //! send `RTCSessionDescription`/`RTCIceCandidate` objects.
 //!
 //! The `message` frames the server sends are described only by the doc's React client
@@ -16,7 +16,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::tagged::{into_object, serialize_unknown, take_string, typed};
-use crate::{encode_json, DecodeError, IdValue, Json, Object};
+use crate::{encode_json, DecodeError, IdValue, Object, Value};
 
 /// Every BuddyBoss message, by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub struct CallInitiated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
     /// `offer`: the SDP offer.
-    pub offer: Json,
+    pub offer: Value,
     /// `recipientId`
     #[serde(rename = "recipientId")]
     pub recipient_id: IdValue,
@@ -173,7 +173,7 @@ pub struct Offer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
     /// `answer`: the SDP answer.
-    pub answer: Json,
+    pub answer: Value,
     /// `recipientId`
     #[serde(rename = "recipientId")]
     pub recipient_id: IdValue,
@@ -192,7 +192,7 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceCandidate {
     /// `candidate`: the ICE candidate.
-    pub candidate: Json,
+    pub candidate: Value,
     /// `recipientId`
     #[serde(rename = "recipientId")]
     pub recipient_id: IdValue,
@@ -271,11 +271,11 @@ impl BuddyBossMessage {
 
     /// Decodes a frame.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        Self::from_json(Json::parse(text)?)
+        Self::from_json(crate::json::parse(text)?)
     }
 
     /// Decodes a parsed frame.
-    pub fn from_json(value: Json) -> Result<Self, DecodeError> {
+    pub fn from_json(value: Value) -> Result<Self, DecodeError> {
         let mut obj = into_object(value)?;
         let tag = take_string(&mut obj, "type")?;
         Ok(match tag.as_str() {
@@ -342,7 +342,7 @@ impl Serialize for BuddyBossMessage {
 
 impl<'de> Deserialize<'de> for BuddyBossMessage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Json::deserialize(d)?;
+        let v = Value::deserialize(d)?;
         Self::from_json(v).map_err(serde::de::Error::custom)
     }
 }

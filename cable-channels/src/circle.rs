@@ -28,7 +28,7 @@
 //!
 //! Fields every version of a doc interface has are always encoded; those that real
 //! payloads leave `null` (ids of optional relations, `edited_at`, names of direct
-//! message rooms, the `Record<string, any>` fields) are `Option`/[`Json`] and encode
+//! message rooms, the `Record<string, any>` fields) are `Option`/[`Value`] and encode
 //! `None` as `null`. Fields only one version of an interface has (`ParentMessage`'s
 //! `chat_room_uuid`, `body`, `sent_at`, present on `Chats::RoomChannel` but not on the
 //! threads channel) are omitted when `None`.
@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::action_cable::{ChannelIdentifier, ChannelMessage};
 use crate::tagged::{into_object, parse_object};
-use crate::{encode_json, DecodeError, IdValue, Json, Object};
+use crate::{encode_json, DecodeError, IdValue, Object, Value};
 
 /// The envelope around a Circle event. Change these two names and every encoder and
 /// decoder of this module follows.
@@ -237,10 +237,10 @@ impl CircleIdentifier {
             field: param,
             expected: "a non-negative integer or a string of digits",
         };
-        let id = match obj.remove(param) {
+        let id = match obj.shift_remove(param) {
             None => return Err(DecodeError::MissingField { field: param }),
-            Some(Json::Number(n)) => n.as_u64().ok_or(invalid)?,
-            Some(Json::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(Value::Number(n)) => n.as_u64().ok_or(invalid)?,
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
                 s.parse().map_err(|_| invalid)?
             }
             Some(_) => return Err(invalid),
@@ -370,7 +370,7 @@ impl fmt::Display for CircleEventName {
 pub enum CircleEvent {
     /// `newNotification`. The doc gives no payload interface, so the payload is kept
     /// as it came.
-    NewNotification(Json),
+    NewNotification(Value),
     /// `updateNewNotificationCount`.
     UpdateNewNotificationCount(NotificationCount),
     /// `resetNewNotificationCount` (the doc says the count is `0`).
@@ -400,7 +400,7 @@ pub enum CircleEvent {
         /// The event name.
         event: String,
         /// The payload as it came.
-        data: Json,
+        data: Value,
     },
 }
 
@@ -435,15 +435,15 @@ impl CircleEvent {
 
     /// Decodes an event from its name and payload. A known name with a payload that
     /// does not fit is an error; an unknown name is [`CircleEvent::Unknown`].
-    pub fn from_parts(event: &str, data: Json) -> Result<Self, DecodeError> {
+    pub fn from_parts(event: &str, data: Value) -> Result<Self, DecodeError> {
         let Some(name) = CircleEventName::from_name(event) else {
             return Ok(CircleEvent::Unknown {
                 event: event.to_owned(),
                 data,
             });
         };
-        fn t<T: serde::de::DeserializeOwned>(event: &str, d: Json) -> Result<T, DecodeError> {
-            d.into_typed().map_err(|e| DecodeError::payload(event, e))
+        fn t<T: serde::de::DeserializeOwned>(event: &str, d: Value) -> Result<T, DecodeError> {
+            crate::json::typed(d).map_err(|e| DecodeError::payload(event, e))
         }
         Ok(match name {
             E::NewNotification => CircleEvent::NewNotification(data),
@@ -516,20 +516,20 @@ impl CircleMessage {
 
     /// Decodes envelope text, on any channel.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        Self::from_json(Json::parse(text)?)
+        Self::from_json(crate::json::parse(text)?)
     }
 
     /// Decodes envelope text received on `channel`: a known event the doc does not
     /// list for that channel is [`DecodeError::EventNotAllowed`].
     pub fn decode_for(channel: CircleChannelKind, text: &str) -> Result<Self, DecodeError> {
-        Self::from_json_for(channel, Json::parse(text)?)
+        Self::from_json_for(channel, crate::json::parse(text)?)
     }
 
     /// Decodes an already parsed envelope (e.g. [`ChannelMessage::message`]).
-    pub fn from_json(value: Json) -> Result<Self, DecodeError> {
+    pub fn from_json(value: Value) -> Result<Self, DecodeError> {
         let mut obj = into_object(value)?;
-        let name = match obj.remove(envelope::EVENT_KEY) {
-            Some(Json::String(s)) => s,
+        let name = match obj.shift_remove(envelope::EVENT_KEY) {
+            Some(Value::String(s)) => s,
             Some(_) => {
                 return Err(DecodeError::InvalidField {
                     field: envelope::EVENT_KEY,
@@ -543,7 +543,7 @@ impl CircleMessage {
             }
         };
         let data = obj
-            .remove(envelope::DATA_KEY)
+            .shift_remove(envelope::DATA_KEY)
             .ok_or(DecodeError::MissingField {
                 field: envelope::DATA_KEY,
             })?;
@@ -554,7 +554,7 @@ impl CircleMessage {
     }
 
     /// [`CircleMessage::from_json`], checking the event against `channel`.
-    pub fn from_json_for(channel: CircleChannelKind, value: Json) -> Result<Self, DecodeError> {
+    pub fn from_json_for(channel: CircleChannelKind, value: Value) -> Result<Self, DecodeError> {
         let msg = Self::from_json(value)?;
         match msg.event.known_name() {
             Some(name) if !channel.allows(name) => Err(DecodeError::EventNotAllowed {
@@ -631,13 +631,13 @@ pub struct ChatRoom {
     pub chat_room_show_history: bool,
     /// `other_participants_preview: Record<string, any>[]`
     #[serde(default)]
-    pub other_participants_preview: Vec<Json>,
+    pub other_participants_preview: Vec<Value>,
     /// `current_participant: Record<string, any>`
     #[serde(default)]
-    pub current_participant: Json,
+    pub current_participant: Value,
     /// `last_message: Record<string, any>` (`null` in an empty room)
     #[serde(default)]
-    pub last_message: Json,
+    pub last_message: Value,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: Object,
@@ -656,7 +656,7 @@ pub struct SimplifiedChatRoom {
     pub chat_room_show_history: bool,
     /// `pinned_message: Record<string, any>` (`null` when nothing is pinned)
     #[serde(default)]
-    pub pinned_message: Json,
+    pub pinned_message: Value,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: Object,
@@ -709,14 +709,14 @@ pub struct JsonMessage {
     pub body: String,
     /// `rich_text_body: Record<string, any>`
     #[serde(default)]
-    pub rich_text_body: Json,
+    pub rich_text_body: Value,
     /// `sent_at: string`
     pub sent_at: String,
     /// `created_at: string`
     pub created_at: String,
     /// `sender: Record<string, any>`
     #[serde(default)]
-    pub sender: Json,
+    pub sender: Value,
     /// `creation_uuid: string`
     pub creation_uuid: Option<String>,
     /// `chat_thread_id: number` (`null` outside threads)
@@ -733,7 +733,7 @@ pub struct JsonMessage {
     pub total_thread_participants_count: u64,
     /// `thread_participants_preview: Record<string, any>`
     #[serde(default)]
-    pub thread_participants_preview: Json,
+    pub thread_participants_preview: Value,
     /// `chat_thread_replies_count: number`
     pub chat_thread_replies_count: Option<u64>,
     /// Unknown fields.
@@ -756,14 +756,14 @@ pub struct ChatMessage {
     pub body: String,
     /// `rich_text_body: Record<string, any>`
     #[serde(default)]
-    pub rich_text_body: Json,
+    pub rich_text_body: Value,
     /// `sent_at: string`
     pub sent_at: String,
     /// `created_at: string`
     pub created_at: String,
     /// `sender: Record<string, any>`
     #[serde(default)]
-    pub sender: Json,
+    pub sender: Value,
     /// `creation_uuid: string`
     pub creation_uuid: Option<String>,
     /// `chat_thread_id: number`
@@ -780,7 +780,7 @@ pub struct ChatMessage {
     pub total_thread_participants_count: u64,
     /// `thread_participants_preview: Record<string, any>`
     #[serde(default)]
-    pub thread_participants_preview: Json,
+    pub thread_participants_preview: Value,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: Object,
@@ -816,7 +816,7 @@ pub struct ParentMessage {
     pub body: Option<String>,
     /// `rich_text_body: Record<string, any>`
     #[serde(default)]
-    pub rich_text_body: Json,
+    pub rich_text_body: Value,
     /// `sent_at: string` (room channel version only)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
@@ -824,7 +824,7 @@ pub struct ParentMessage {
     pub created_at: String,
     /// `sender: Record<string, any>`
     #[serde(default)]
-    pub sender: Json,
+    pub sender: Value,
     /// `creation_uuid: string`
     pub creation_uuid: Option<String>,
     /// `chat_thread_id: number`
@@ -841,7 +841,7 @@ pub struct ParentMessage {
     pub total_thread_participants_count: u64,
     /// `thread_participants_preview: Record<string, any>`
     #[serde(default)]
-    pub thread_participants_preview: Json,
+    pub thread_participants_preview: Value,
     /// Unknown fields.
     #[serde(flatten)]
     pub extra: Object,

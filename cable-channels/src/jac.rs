@@ -26,7 +26,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::tagged::{into_object, serialize_unknown, take_string, typed};
-use crate::{encode_json, DecodeError, Json, Object};
+use crate::{encode_json, DecodeError, Object, Value};
 
 // ----------------------------------------------------------------------- ids
 
@@ -514,11 +514,11 @@ impl JacClientEvent {
 
     /// Decodes a client frame.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        Self::from_json(Json::parse(text)?)
+        Self::from_json(crate::json::parse(text)?)
     }
 
     /// Decodes a parsed client frame.
-    pub fn from_json(value: Json) -> Result<Self, DecodeError> {
+    pub fn from_json(value: Value) -> Result<Self, DecodeError> {
         let mut obj = into_object(value)?;
         let tag = take_string(&mut obj, "type")?;
         Ok(match tag.as_str() {
@@ -573,7 +573,7 @@ impl Serialize for JacClientEvent {
 
 impl<'de> Deserialize<'de> for JacClientEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Json::deserialize(d)?;
+        let v = Value::deserialize(d)?;
         Self::from_json(v).map_err(serde::de::Error::custom)
     }
 }
@@ -604,7 +604,7 @@ pub enum JacServerFrame {
     Traceback(Vec<String>),
     /// Anything else: the `data` of a user/channel/client event or of a `notify_*`
     /// call, verbatim.
-    Notification(Json),
+    Notification(Value),
 }
 
 /// The `data` of a connection frame.
@@ -627,7 +627,7 @@ pub struct WalkerResponse {
     /// `status` (200 on the WebSocket).
     pub status: u16,
     /// `reports`: what the walker reported, in order.
-    pub reports: Vec<Json>,
+    pub reports: Vec<Value>,
 }
 
 /// `{"type":"walker","error":<message>}`.
@@ -681,7 +681,7 @@ pub struct ValidationError {
     pub msg: String,
     /// `input`: the offending input.
     #[serde(default)]
-    pub input: Json,
+    pub input: Value,
     /// `ctx`: extra context of some error types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctx: Option<Object>,
@@ -739,27 +739,27 @@ impl JacServerFrame {
     /// Decodes a server frame. Only text that is not JSON is an error: every JSON
     /// value is at least a [`JacServerFrame::Notification`].
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        Ok(Self::from_json(Json::parse(text)?))
+        Ok(Self::from_json(crate::json::parse(text)?))
     }
 
     /// Classifies a parsed frame.
-    pub fn from_json(value: Json) -> Self {
+    pub fn from_json(value: Value) -> Self {
         Self::classify(&value).unwrap_or(JacServerFrame::Notification(value))
     }
 
-    fn classify(value: &Json) -> Option<Self> {
+    fn classify(value: &Value) -> Option<Self> {
         let obj = value.as_object()?;
         let keys = |expected: &[&str]| {
-            obj.len() == expected.len() && expected.iter().all(|k| obj.contains_key(k))
+            obj.len() == expected.len() && expected.iter().all(|k| obj.contains_key(*k))
         };
         if keys(&["type", "data"]) && obj.get("type")?.as_str()? == "connection" {
             let data = obj.get("data")?.clone();
-            return data.into_typed().ok().map(JacServerFrame::Connection);
+            return crate::json::typed(data)
+                .ok()
+                .map(JacServerFrame::Connection);
         }
         if keys(&["status", "reports"]) {
-            return value
-                .clone()
-                .into_typed()
+            return crate::json::typed(value.clone())
                 .ok()
                 .map(JacServerFrame::WalkerResponse);
         }
@@ -768,15 +768,14 @@ impl JacServerFrame {
             return Some(JacServerFrame::WalkerError(WalkerError { error }));
         }
         if keys(&["error"]) {
-            let Json::Array(items) = obj.get("error")? else {
+            let Value::Array(items) = obj.get("error")? else {
                 return None;
             };
-            if items.iter().all(|i| matches!(i, Json::String(_))) {
+            if items.iter().all(|i| matches!(i, Value::String(_))) {
                 let lines = items.iter().filter_map(|i| i.as_str().map(str::to_owned));
                 return Some(JacServerFrame::Traceback(lines.collect()));
             }
-            return Json::Array(items.clone())
-                .into_typed()
+            return crate::json::typed(Value::Array(items.clone()))
                 .ok()
                 .map(JacServerFrame::ValidationErrors);
         }
@@ -787,7 +786,7 @@ impl JacServerFrame {
     /// seed doc's `{"type":"chat","data":…}` convention), that type.
     pub fn notification_type(&self) -> Option<&str> {
         match self {
-            JacServerFrame::Notification(Json::Object(o)) => o.get("type")?.as_str(),
+            JacServerFrame::Notification(Value::Object(o)) => o.get("type")?.as_str(),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::action_cable::{message_command, ChannelIdentifier};
 use crate::tagged::{into_object, parse_object, take_string, typed};
-use crate::{encode_json, DecodeError, IdValue, Json, Object};
+use crate::{encode_json, DecodeError, IdValue, Object, Value};
 
 /// The channel name.
 pub const CONVERSATE_CHANNEL: &str = "conversate";
@@ -45,9 +45,9 @@ impl ConversateIdentifier {
         if channel != CONVERSATE_CHANNEL {
             return Err(DecodeError::UnknownChannel(channel));
         }
-        let room_id = match obj.remove("room_id") {
+        let room_id = match obj.shift_remove("room_id") {
             None => return Err(DecodeError::MissingField { field: "room_id" }),
-            Some(v) => v.into_typed().map_err(|_| DecodeError::InvalidField {
+            Some(v) => crate::json::typed(v).map_err(|_| DecodeError::InvalidField {
                 field: "room_id",
                 expected: "a non-negative integer or a string",
             })?,
@@ -121,11 +121,11 @@ impl ConversateMessage {
 
     /// Decodes message text.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        Self::from_json(Json::parse(text)?)
+        Self::from_json(crate::json::parse(text)?)
     }
 
     /// Decodes a parsed message (e.g. a [`ChannelMessage`](crate::ChannelMessage)'s `message`).
-    pub fn from_json(value: Json) -> Result<Self, DecodeError> {
+    pub fn from_json(value: Value) -> Result<Self, DecodeError> {
         typed("conversate message", into_object(value)?)
     }
 
@@ -136,8 +136,8 @@ impl ConversateMessage {
 
     /// The message as an ordered [`Object`].
     pub fn to_object(&self) -> Object {
-        match Json::parse(&self.encode()) {
-            Ok(Json::Object(o)) => o,
+        match crate::json::parse(&self.encode()) {
+            Ok(Value::Object(o)) => o,
             _ => Object::new(),
         }
     }

@@ -5,27 +5,27 @@ use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::Serializer;
 
-use crate::{DecodeError, Json, Object};
+use crate::{DecodeError, Object, Value};
 
 /// The JSON value as an object, or a typed error.
-pub(crate) fn into_object(value: Json) -> Result<Object, DecodeError> {
+pub(crate) fn into_object(value: Value) -> Result<Object, DecodeError> {
     match value {
-        Json::Object(o) => Ok(o),
+        Value::Object(o) => Ok(o),
         other => Err(DecodeError::NotAnObject {
-            found: other.kind(),
+            found: crate::json::kind(&other),
         }),
     }
 }
 
 /// Parses text that must be a JSON object.
 pub(crate) fn parse_object(text: &str) -> Result<Object, DecodeError> {
-    into_object(Json::parse(text)?)
+    into_object(crate::json::parse(text)?)
 }
 
 /// Removes and returns the string at `key`.
 pub(crate) fn take_string(obj: &mut Object, key: &'static str) -> Result<String, DecodeError> {
-    match obj.remove(key) {
-        Some(Json::String(s)) => Ok(s),
+    match obj.shift_remove(key) {
+        Some(Value::String(s)) => Ok(s),
         Some(_) => Err(DecodeError::InvalidField {
             field: key,
             expected: "a string",
@@ -36,9 +36,7 @@ pub(crate) fn take_string(obj: &mut Object, key: &'static str) -> Result<String,
 
 /// Decodes the fields of a known tag into its struct.
 pub(crate) fn typed<T: DeserializeOwned>(name: &str, fields: Object) -> Result<T, DecodeError> {
-    Json::Object(fields)
-        .into_typed()
-        .map_err(|e| DecodeError::payload(name, e))
+    crate::json::typed(Value::Object(fields)).map_err(|e| DecodeError::payload(name, e))
 }
 
 /// Encodes an unknown tagged message: the tag first, then the raw fields (a field
