@@ -82,7 +82,11 @@ impl ReferenceApp {
 
     /// `ApplicationCable::Connection#connect`: the user for a request target
     /// (`/cable?token=alice`) and its `Authorization` header; `None` rejects.
-    pub fn authenticate(&self, path_and_query: &str, authorization: Option<&str>) -> Option<Identity> {
+    pub fn authenticate(
+        &self,
+        path_and_query: &str,
+        authorization: Option<&str>,
+    ) -> Option<Identity> {
         let mut token = query_param(path_and_query, "token").filter(|t| !is_blank(t));
         if token.is_none() {
             if let Some(auth) = authorization.filter(|a| !is_blank(a)) {
@@ -124,7 +128,11 @@ impl ReferenceApp {
                             server.reject_subscription(pending, now)
                         } else {
                             let stream = format!("chat_{}", ruby_to_s(room));
-                            server.accept_subscription(pending, SubscriptionAccept::new().stream(stream), now)
+                            server.accept_subscription(
+                                pending,
+                                SubscriptionAccept::new().stream(stream),
+                                now,
+                            )
                         }
                     }
                     "NotificationChannel" => server.accept_subscription(
@@ -134,11 +142,19 @@ impl ReferenceApp {
                     ),
                     "GreetingChannel" => {
                         let greeting = encode(&json!({ "greeting": format!("hello {user}") }));
-                        server.accept_subscription(pending, SubscriptionAccept::new().transmit(greeting), now)
+                        server.accept_subscription(
+                            pending,
+                            SubscriptionAccept::new().transmit(greeting),
+                            now,
+                        )
                     }
                     "RawStreamChannel" => {
                         let stream = format!("raw_{}", ruby_to_s(identifier.param("name")));
-                        server.accept_subscription(pending, SubscriptionAccept::new().stream_raw(stream), now)
+                        server.accept_subscription(
+                            pending,
+                            SubscriptionAccept::new().stream_raw(stream),
+                            now,
+                        )
                     }
                     "FeedChannel" => server.accept_subscription(
                         pending,
@@ -205,7 +221,9 @@ impl ReferenceApp {
             ("ChatChannel", "echo") => server.transmit(sub, &encode(&Value::Object(data))),
             // `boom` raises inside the action: Rails logs it, nothing is sent.
             ("ChatChannel", "boom") => Ok(()),
-            ("ChatChannel", "transmit_string") => server.transmit(sub, &JsonText::string("just a string")),
+            ("ChatChannel", "transmit_string") => {
+                server.transmit(sub, &JsonText::string("just a string"))
+            }
             ("ChatChannel", "notify_me") => {
                 let message = json!({ "text": field(&data, "text"), "via": "notify_me" });
                 server.broadcast(&notification_stream(user), encode(&message).as_str());
@@ -238,7 +256,10 @@ impl ReferenceApp {
             }
             ("BenchmarkChannel", "broadcast") => {
                 server.broadcast("bench_all", encode(&Value::Object(data.clone())).as_str());
-                data.insert("action".to_owned(), Value::String("broadcastResult".to_owned()));
+                data.insert(
+                    "action".to_owned(),
+                    Value::String("broadcastResult".to_owned()),
+                );
                 if let Some(own) = self.bench_streams.get(&sub) {
                     server.broadcast(own, encode(&Value::Object(data)).as_str());
                 }
@@ -252,7 +273,12 @@ impl ReferenceApp {
     /// The control endpoints of the reference server: `(status, JSON body)`
     /// for `/broadcast`, `/notify`, `/disconnect`, `/restart` and `/stats`;
     /// `None` for any other path.
-    pub fn control(&mut self, server: &mut Server, path_and_query: &str, now: Instant) -> Option<(u16, String)> {
+    pub fn control(
+        &mut self,
+        server: &mut Server,
+        path_and_query: &str,
+        now: Instant,
+    ) -> Option<(u16, String)> {
         let path = path_and_query.split('?').next().unwrap_or_default();
         let param = |name| query_param(path_and_query, name);
         let body = match path {
@@ -330,12 +356,20 @@ fn ruby_inspect(value: &Value) -> String {
         Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
         Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(ruby_inspect).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(ruby_inspect)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
-                .map(|(k, v)| format!("{}=>{}", ruby_inspect(&Value::String(k.clone())), ruby_inspect(v)))
+                .map(|(k, v)| format!(
+                    "{}=>{}",
+                    ruby_inspect(&Value::String(k.clone())),
+                    ruby_inspect(v)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -417,9 +451,15 @@ mod tests {
         assert_eq!(user("/cable?token=bad", None), None);
         assert_eq!(user("/cable", Some("Bearer bad")), None);
         assert_eq!(user("/cable", Some("bearer   bob")).as_deref(), Some("bob"));
-        assert_eq!(user("/cable", Some("Token xyz")).as_deref(), Some("Token xyz"));
+        assert_eq!(
+            user("/cable", Some("Token xyz")).as_deref(),
+            Some("Token xyz")
+        );
         assert_eq!(user("/cable", None).as_deref(), Some("anonymous"));
-        assert_eq!(user("/cable?token=", Some("Bearer carol")).as_deref(), Some("carol"));
+        assert_eq!(
+            user("/cable?token=", Some("Bearer carol")).as_deref(),
+            Some("carol")
+        );
         assert_eq!(user("/cable?token=a%20b+c", None).as_deref(), Some("a b c"));
         assert_eq!(user("/cable?token=x&token=y", None).as_deref(), Some("y"));
     }
