@@ -136,11 +136,9 @@ pub use json::{IdValue, Object, Value};
 /// Compact JSON text of a value of this crate. Serializing these types cannot fail
 /// (every map key is a string, every number finite).
 pub(crate) fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    match serde_json::to_string(value) {
-        Ok(s) => s,
-        // Unreachable for the types of this crate; an empty string rather than a panic.
-        Err(_) => String::new(),
-    }
+    // The error case is unreachable for the types of this crate; an empty string
+    // rather than a panic.
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Runs every decoder of the crate on arbitrary bytes; never panics on its own.
