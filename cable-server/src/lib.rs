@@ -1,1 +1,227 @@
-//! cable-server (under construction in this session).
+//! # cable-server
+//!
+//! A real Action Cable server: tokio, hyper and tokio-tungstenite around the
+//! sans-IO [`cable_proto`] core. It is the runnable main job of the project
+//! (`cargo run --release -p cable-server`) and the proof that the core
+//! embeds.
+//!
+//! ## Shape
+//!
+//! - One **core task** owns the [`cable_proto::Server`] and the app
+//!   ([`CableApp`]); nothing else touches them, so there are no locks on the
+//!   hot path. Everything else sends it inputs through one bounded channel.
+//! - One **HTTP listener** serves, on one port: WebSocket upgrades at the
+//!   mount path (`/cable`; anything else there is a 404, as in Rails), the
+//!   health check, `POST /_broadcast`, and the app's control endpoints.
+//! - Per connection, a **reader** forwards frames to the core (waiting when
+//!   the core is busy, which slows a flooding client down) and a **writer**
+//!   coalesces the core's frames (many writes, one flush) and reports the
+//!   bytes written, against which the core bounds each connection's queue
+//!   ([`cable_proto::Limits::max_queued_bytes`]): past it, the client gets
+//!   `too_slow` and is closed. A write batch that takes longer than the write
+//!   timeout drops the connection; nobody else waits for it.
+//! - With `--redis-url`, a **Redis bridge** follows the hub's stream events
+//!   (`SUBSCRIBE`/`UNSUBSCRIBE` `<prefix>:<stream>`, as Rails' adapter does),
+//!   honours remote disconnects on `<prefix>:action_cable/<identity>`, and
+//!   reconnects with backoff, subscribing again to every stream.
+//!
+//! ## Embedding
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use cable_server::{serve, Options};
+//! let options = Options::with_listen("127.0.0.1:0".parse().unwrap());
+//! let listener = tokio::net::TcpListener::bind(options.listen).await?;
+//! println!("listening on {}", listener.local_addr()?);
+//! serve(options, listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+pub mod app;
+mod conn;
+mod core;
+mod http;
+pub mod options;
+pub mod redis_bridge;
+mod reference;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cable_proto::{Config, OriginPattern};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub use app::{CableApp, ControlRequest, HttpResponse, PubSubApp, RequestInfo};
+pub use options::{AppKind, Options};
+
+use crate::conn::ConnTiming;
+use crate::core::{Core, CoreInput};
+use crate::http::Shared;
+use crate::redis_bridge::{ChannelNames, Publisher};
+
+/// How many inputs may wait for the core before senders wait.
+const CORE_QUEUE: usize = 8192;
+
+/// The app selected by `options`.
+pub fn build_app(options: &Options) -> Box<dyn CableApp> {
+    match options.app {
+        AppKind::Pubsub => Box::new(PubSubApp::new(options.tokens.clone())),
+        AppKind::Reference => reference::app(),
+    }
+}
+
+/// The core configuration for `options` and `app`: the options' limits and
+/// ping interval, the app's adjustments, then the options' origins on top.
+pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
+    let mut config = Config {
+        ping_interval: Duration::from_millis(options.ping_interval_ms.max(1)),
+        hash_seed: random_seed(),
+        ..Config::default()
+    };
+    config.limits.max_frame_bytes = options.max_frame_bytes;
+    config.limits.max_queued_bytes = options.max_queued_bytes;
+    app.configure(&mut config);
+    config.origins.allowed.extend(
+        options
+            .allowed_origins
+            .iter()
+            .map(|origin| OriginPattern::parse(origin)),
+    );
+    if options.allow_any_origin {
+        config.origins.allow_any = true;
+    }
+    config
+}
+
+/// A seed from the OS's randomness (via the standard library's hash keys),
+/// for the core's hash maps.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// The WebSocket layer's buffers, sized for many connections: small read
+/// and write buffers (the writer coalesces frames itself), a frame size
+/// limit, and a write buffer bound a little above the core's queue bound.
+pub fn websocket_config(options: &Options) -> WebSocketConfig {
+    let hard_limit = options.hard_message_limit();
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(
+            options
+                .max_queued_bytes
+                .saturating_add(hard_limit)
+                .saturating_add(64 * 1024),
+        )
+        .max_message_size(Some(hard_limit))
+        .max_frame_size(Some(hard_limit))
+}
+
+/// Runs the server on `listener` until `shutdown` completes; then every
+/// client gets `server_restart` and a close, and this returns once they are
+/// gone (or after the shutdown timeout).
+pub async fn serve(
+    options: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let app = build_app(&options);
+    let config = build_config(&options, app.as_ref());
+    let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+
+    let mut publisher = None;
+    let mut upstream = None;
+    let mut subscriber = None;
+    if let Some(url) = &options.redis_url {
+        let client = redis::Client::open(url.as_str()).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("--redis-url: {e}"),
+            )
+        })?;
+        let names = ChannelNames::new(options.redis_channel_prefix.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        upstream = Some(tx);
+        subscriber = Some(tokio::spawn(redis_bridge::run_subscriber(
+            client.clone(),
+            names.clone(),
+            core_tx.clone(),
+            rx,
+        )));
+        publisher = Some(Publisher::new(client, names));
+    }
+
+    tracing::info!(
+        app = app.name(),
+        path = options.path,
+        redis = options.redis_url.is_some(),
+        "cable-server ready"
+    );
+    let core = tokio::spawn(Core::new(config, app, upstream).run(core_rx));
+
+    let shared = Arc::new(Shared {
+        core: core_tx.clone(),
+        mount_path: options.path.clone(),
+        health_path: options.health_path.clone(),
+        broadcast_key: options.broadcast_key.clone(),
+        publisher,
+        ws_config: websocket_config(&options),
+        timing: ConnTiming {
+            write_timeout: options.write_timeout(),
+            close_grace: options.close_grace(),
+        },
+    });
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait a little.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| http::handle(request, Arc::clone(&shared)));
+                    let served = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                    if let Err(error) = served {
+                        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = core_tx
+        .send(CoreInput::Shutdown {
+            timeout: options.shutdown_timeout(),
+        })
+        .await;
+    drop(core_tx);
+    drop(shared);
+    let _ = core.await;
+    if let Some(subscriber) = subscriber {
+        subscriber.abort();
+    }
+    tracing::info!("cable-server stopped");
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! The core task: the one owner of the [`cable_proto::Server`] and of the
+//! app. Connection tasks, the HTTP handlers and the Redis bridge talk to it
+//! through one channel of [`CoreInput`]s; it answers with frames on each
+//! connection's outbound channel. No locks on the hot path.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cable_proto::{ConnectionId, Event, Frame, HandshakeRequest, Server, StreamName, Transmit};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};
+
+/// How many queued inputs the core handles before it drains its outputs.
+const INPUT_BATCH: usize = 256;
+
+/// A frame for a connection's writer.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    /// A text frame.
+    Text(Utf8Bytes),
+    /// A close frame; the writer closes the socket after it.
+    Close { code: u16, reason: &'static str },
+}
+
+/// What an upgrade request carries to the core.
+#[derive(Debug)]
+pub(crate) struct OpenRequest {
+    pub(crate) host: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) secure: bool,
+    pub(crate) protocols: Vec<String>,
+    pub(crate) info: RequestInfo,
+}
+
+/// The core's answer to an upgrade request.
+#[derive(Debug)]
+pub(crate) enum OpenReply {
+    /// Refused before the upgrade (origin): answer with this status and body.
+    Refused { status: u16, body: &'static str },
+    /// Accepted: upgrade with `subprotocol`, then write what `outbound` yields.
+    Accepted {
+        connection: ConnectionId,
+        subprotocol: Option<String>,
+        outbound: mpsc::UnboundedReceiver<Outbound>,
+    },
+    /// The server is shutting down.
+    Unavailable,
+}
+
+/// Inputs of the core task.
+#[derive(Debug)]
+pub(crate) enum CoreInput {
+    /// An upgrade request.
+    Open {
+        request: OpenRequest,
+        reply: oneshot::Sender<OpenReply>,
+    },
+    /// A text frame from a client.
+    Text {
+        connection: ConnectionId,
+        frame: Bytes,
+    },
+    /// A binary frame from a client.
+    Binary {
+        connection: ConnectionId,
+        frame: Bytes,
+    },
+    /// A writer wrote this many bytes of text frames.
+    Written {
+        connection: ConnectionId,
+        bytes: usize,
+    },
+    /// A socket is gone.
+    Closed { connection: ConnectionId },
+    /// A broadcast (JSON text payload) from outside: HTTP or Redis.
+    Broadcast { stream: String, payload: String },
+    /// A remote disconnect of every connection of an identity.
+    RemoteDisconnect { identity: String, reconnect: bool },
+    /// A plain HTTP request for the app.
+    Control {
+        method: String,
+        path_and_query: String,
+        body: Bytes,
+        reply: oneshot::Sender<Option<HttpResponse>>,
+    },
+    /// Stop: every client gets `server_restart`, then the core ends once
+    /// they are gone or after `timeout`.
+    Shutdown { timeout: Duration },
+}
+
+/// Commands for an upstream pub/sub bridge (Redis), following the hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    /// A stream got its first local subscriber.
+    Subscribe(StreamName),
+    /// A stream lost its last local subscriber.
+    Unsubscribe(StreamName),
+}
+
+struct Slot {
+    connection: ConnectionId,
+    outbound: mpsc::UnboundedSender<Outbound>,
+}
+
+/// The state of the core task.
+pub(crate) struct Core {
+    server: Server,
+    app: Box<dyn CableApp>,
+    slots: Vec<Option<Slot>>,
+    upstream: Option<mpsc::UnboundedSender<Upstream>>,
+    /// The last text frame converted, to convert a broadcast's shared bytes
+    /// once for all its recipients.
+    last_text: Option<(Bytes, Utf8Bytes)>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        config: cable_proto::Config,
+        app: Box<dyn CableApp>,
+        upstream: Option<mpsc::UnboundedSender<Upstream>>,
+    ) -> Self {
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            server: Server::new(config, Instant::now(), unix_now),
+            app,
+            slots: Vec::new(),
+            upstream,
+            last_text: None,
+            shutdown_deadline: None,
+        }
+    }
+
+    /// Runs until shut down (and every client is gone or the shutdown
+    /// timeout passed) or until every sender of `inputs` is dropped.
+    pub(crate) async fn run(mut self, mut inputs: mpsc::Receiver<CoreInput>) {
+        loop {
+            let deadline = match (self.server.poll_timeout(), self.shutdown_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = inputs.recv() => {
+                    let Some(input) = input else { break };
+                    self.handle(input);
+                    for _ in 0..INPUT_BATCH {
+                        match inputs.try_recv() {
+                            Ok(input) => self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = sleep => {
+                    self.server.handle_timeout(Instant::now());
+                }
+            }
+            self.drain(Instant::now());
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.server.connection_count() == 0 {
+                    tracing::info!("every client is gone");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        connections = self.server.connection_count(),
+                        "shutdown timeout: exiting with clients still connected"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, input: CoreInput) {
+        let now = Instant::now();
+        match input {
+            CoreInput::Open { request, reply } => {
+                let answer = self.open(request, now);
+                if let Err(OpenReply::Accepted { connection, .. }) = reply.send(answer) {
+                    // The HTTP side is gone before the upgrade.
+                    self.close(connection, now);
+                }
+            }
+            CoreInput::Text { connection, frame } => {
+                if let Err(error) = self.server.handle_text(connection, &frame, now) {
+                    tracing::trace!(%connection, %error, "text frame for a stale connection");
+                }
+            }
+            CoreInput::Binary { connection, frame } => {
+                let _ = self.server.handle_binary(connection, &frame, now);
+            }
+            CoreInput::Written { connection, bytes } => {
+                let _ = self.server.handle_written(connection, bytes);
+            }
+            CoreInput::Closed { connection } => self.close(connection, now),
+            CoreInput::Broadcast { stream, payload } => {
+                let delivery = self.server.broadcast(&stream, &payload);
+                tracing::debug!(
+                    stream,
+                    recipients = delivery.recipients,
+                    encoded = delivery.encoded,
+                    "broadcast"
+                );
+            }
+            CoreInput::RemoteDisconnect {
+                identity,
+                reconnect,
+            } => {
+                let closed = self.server.disconnect_identity(&identity, reconnect);
+                tracing::info!(identity, reconnect, closed, "remote disconnect");
+            }
+            CoreInput::Control {
+                method,
+                path_and_query,
+                body,
+                reply,
+            } => {
+                let request = ControlRequest {
+                    method: &method,
+                    path_and_query: &path_and_query,
+                    body: &body,
+                };
+                let answer = self.app.control(&mut self.server, &request, now);
+                let _ = reply.send(answer);
+            }
+            CoreInput::Shutdown { timeout } => {
+                if self.shutdown_deadline.is_none() {
+                    tracing::info!(
+                        connections = self.server.connection_count(),
+                        "shutting down: server_restart to every client"
+                    );
+                    self.server.restart(now);
+                    self.shutdown_deadline = Some(now + timeout);
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, request: OpenRequest, now: Instant) -> OpenReply {
+        if self.shutdown_deadline.is_some() {
+            return OpenReply::Unavailable;
+        }
+        let protocols: Vec<&str> = request.protocols.iter().map(String::as_str).collect();
+        let handshake = HandshakeRequest {
+            host: request.host.as_deref(),
+            origin: request.origin.as_deref(),
+            secure: request.secure,
+            protocols: &protocols,
+        };
+        let incoming = match self.server.handle_open(&handshake, now) {
+            Ok(incoming) => incoming,
+            Err(refusal) => {
+                tracing::info!(%refusal, "upgrade refused");
+                return OpenReply::Refused {
+                    status: refusal.status(),
+                    body: refusal.body(),
+                };
+            }
+        };
+        let connection = incoming.connection;
+        let (outbound, receiver) = mpsc::unbounded_channel();
+        let index = connection.index() as usize;
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, || None);
+        }
+        self.slots[index] = Some(Slot {
+            connection,
+            outbound,
+        });
+        let outcome = match self.app.authenticate(&request.info) {
+            Some(identity) => {
+                tracing::debug!(%connection, %identity, path = request.info.path_and_query, "connection accepted");
+                self.server
+                    .accept_connection(incoming.pending, identity, now)
+            }
+            None => {
+                tracing::info!(%connection, path = request.info.path_and_query, "unauthorized connection rejected");
+                self.server.reject_connection(incoming.pending, now)
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%connection, %error, "connection decision refused by the core");
+        }
+        OpenReply::Accepted {
+            connection,
+            subprotocol: incoming.subprotocol,
+            outbound: receiver,
+        }
+    }
+
+    fn close(&mut self, connection: ConnectionId, now: Instant) {
+        if self.server.handle_close(connection, now).is_ok() {
+            tracing::debug!(%connection, "connection closed");
+        }
+        if let Some(slot) = self.slots.get_mut(connection.index() as usize) {
+            if slot.as_ref().is_some_and(|s| s.connection == connection) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Drains events (to the app) and frames (to the writers) until both
+    /// queues are empty.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(transmit) = self.server.poll_transmit() {
+                progressed = true;
+                self.send(transmit);
+            }
+            while let Some(event) = self.server.poll_event() {
+                progressed = true;
+                self.observe(&event);
+                self.app.handle_event(&mut self.server, event, now);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.last_text = None;
+    }
+
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::StreamStarted(stream) => {
+                if let Some(upstream) = &self.upstream {
+                    let _ = upstream.send(Upstream::Subscribe(stream.clone()));
+                }
+            }
+            Event::StreamStopped(stream) => {
+                if let Some(upstream) = &self.upstream {
+                    let _ = upstream.send(Upstream::Unsubscribe(stream.clone()));
+                }
+            }
+            Event::CommandFailed { connection, error } => {
+                tracing::debug!(%connection, %error, "command failed");
+            }
+            Event::Disconnecting {
+                connection,
+                reason,
+                reconnect,
+            } => {
+                tracing::debug!(%connection, %reason, reconnect, "disconnecting");
+            }
+            _ => {}
+        }
+    }
+
+    fn send(&mut self, transmit: Transmit) {
+        let Some(Some(slot)) = self.slots.get(transmit.connection.index() as usize) else {
+            return;
+        };
+        if slot.connection != transmit.connection {
+            return;
+        }
+        let out = match transmit.frame {
+            Frame::Text(bytes) => {
+                let text = match &self.last_text {
+                    Some((last, text))
+                        if last.as_ptr() == bytes.as_ptr() && last.len() == bytes.len() =>
+                    {
+                        text.clone()
+                    }
+                    _ => match Utf8Bytes::try_from(bytes.clone()) {
+                        Ok(text) => {
+                            self.last_text = Some((bytes, text.clone()));
+                            text
+                        }
+                        Err(_) => {
+                            tracing::error!("the core produced a frame that is not UTF-8");
+                            return;
+                        }
+                    },
+                };
+                Outbound::Text(text)
+            }
+            Frame::Close { code, reason } => Outbound::Close { code, reason },
+        };
+        let _ = slot.outbound.send(out);
+    }
+}

@@ -1,0 +1,327 @@
+//! The HTTP side: one port for the WebSocket mount, the health check,
+//! `POST /_broadcast` and the app's control endpoints.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::app::RequestInfo;
+use crate::conn::{run_connection, ConnTiming};
+use crate::core::{CoreInput, OpenReply, OpenRequest};
+use crate::redis_bridge::Publisher;
+
+/// Largest body accepted on `POST /_broadcast` and control endpoints.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    pub(crate) core: mpsc::Sender<CoreInput>,
+    pub(crate) mount_path: String,
+    pub(crate) health_path: String,
+    pub(crate) broadcast_key: Option<String>,
+    pub(crate) publisher: Option<Publisher>,
+    pub(crate) ws_config: WebSocketConfig,
+    pub(crate) timing: ConnTiming,
+}
+
+type HttpResult = Result<Response<Full<Bytes>>, Infallible>;
+
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    respond(404, "text/plain", "Page not found")
+}
+
+/// Routes one request.
+pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> HttpResult {
+    let path = request.uri().path();
+    if path == shared.mount_path {
+        return Ok(websocket(request, &shared).await);
+    }
+    if path == shared.health_path && matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(respond(200, "text/plain", "ok"));
+    }
+    if path == "/_broadcast" {
+        return Ok(broadcast(request, &shared).await);
+    }
+    Ok(control(request, &shared).await)
+}
+
+fn header_str<'a>(request: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn has_token(request: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    // Rails answers anything that is not a WebSocket upgrade on the mount
+    // path with 404 "Page not found".
+    let is_upgrade = request.method() == Method::GET
+        && has_token(&request, header::UPGRADE, "websocket")
+        && has_token(&request, header::CONNECTION, "upgrade");
+    let Some(key) = header_str(&request, header::SEC_WEBSOCKET_KEY).map(str::to_owned) else {
+        return not_found();
+    };
+    if !is_upgrade {
+        return not_found();
+    }
+    if header_str(&request, header::SEC_WEBSOCKET_VERSION) != Some("13") {
+        let mut response = respond(426, "text/plain", "Upgrade Required");
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return response;
+    }
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let protocols = request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    let secure = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let open = OpenRequest {
+        host: header_str(&request, header::HOST).map(str::to_owned),
+        origin: header_str(&request, header::ORIGIN).map(str::to_owned),
+        secure,
+        protocols,
+        info: RequestInfo {
+            path_and_query: request.uri().path_and_query().map_or_else(
+                || request.uri().path().to_owned(),
+                |p| p.as_str().to_owned(),
+            ),
+            headers,
+        },
+    };
+    let (reply, answer) = oneshot::channel();
+    if shared
+        .core
+        .send(CoreInput::Open {
+            request: open,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return respond(503, "text/plain", "Service Unavailable");
+    }
+    let (connection, subprotocol, outbound) = match answer.await {
+        Ok(OpenReply::Accepted {
+            connection,
+            subprotocol,
+            outbound,
+        }) => (connection, subprotocol, outbound),
+        Ok(OpenReply::Refused { status, body }) => return respond(status, "text/plain", body),
+        Ok(OpenReply::Unavailable) | Err(_) => {
+            return respond(503, "text/plain", "Service Unavailable")
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let core = shared.core.clone();
+    let config = shared.ws_config;
+    let timing = shared.timing;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                run_connection(ws, connection, outbound, core, timing).await;
+            }
+            Err(error) => {
+                tracing::debug!(%connection, %error, "upgrade failed");
+                let _ = core.send(CoreInput::Closed { connection }).await;
+            }
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if let Some(protocol) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    response
+}
+
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(respond(413, "text/plain", "Payload Too Large")),
+    }
+}
+
+/// One broadcast of `POST /_broadcast`.
+#[derive(Debug, serde::Deserialize)]
+struct BroadcastBody {
+    stream: String,
+    data: serde_json::Value,
+}
+
+/// Parses the body of `POST /_broadcast`: one `{"stream": S, "data": D}` or
+/// an array of them. `D` is the message: a JSON string holding JSON text
+/// (AnyCable's form, as `ActionCable.server.broadcast` encodes it), or any
+/// other JSON value, taken as is. Returns `(stream, payload JSON text)`.
+pub(crate) fn parse_broadcasts(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let items: Vec<BroadcastBody> = match value {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>(),
+        other => serde_json::from_value(other).map(|one| vec![one]),
+    }
+    .map_err(|e| format!("expected {{\"stream\": .., \"data\": ..}}: {e}"))?;
+    items
+        .into_iter()
+        .map(|item| {
+            let payload = match item.data {
+                serde_json::Value::String(text) => {
+                    cable_proto::json::validate(&text)
+                        .map_err(|e| format!("data is a string but not JSON text: {e}"))?;
+                    text
+                }
+                other => cable_proto::json::to_rails_json(&other)
+                    .map_err(|e| format!("data cannot be encoded: {e}"))?,
+            };
+            Ok((item.stream, payload))
+        })
+        .collect()
+}
+
+async fn broadcast(request: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        let mut response = respond(405, "text/plain", "Method Not Allowed");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if let Some(key) = &shared.broadcast_key {
+        let presented = header_str(&request, header::AUTHORIZATION)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if presented != Some(key.as_str()) {
+            return respond(401, "text/plain", "Unauthorized");
+        }
+    }
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let broadcasts = match parse_broadcasts(&body) {
+        Ok(b) => b,
+        Err(why) => return respond(422, "text/plain", why),
+    };
+    for (stream, payload) in broadcasts {
+        match &shared.publisher {
+            Some(publisher) => {
+                if let Err(error) = publisher.publish(&stream, &payload).await {
+                    tracing::warn!(%error, stream, "publish to Redis failed");
+                    return respond(503, "text/plain", format!("Redis: {error}"));
+                }
+            }
+            None => {
+                if shared
+                    .core
+                    .send(CoreInput::Broadcast { stream, payload })
+                    .await
+                    .is_err()
+                {
+                    return respond(503, "text/plain", "Service Unavailable");
+                }
+            }
+        }
+    }
+    respond(201, "text/plain", "")
+}
+
+async fn control(request: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let method = request.method().as_str().to_owned();
+    let path_and_query = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (reply, answer) = oneshot::channel();
+    let input = CoreInput::Control {
+        method,
+        path_and_query,
+        body,
+        reply,
+    };
+    if shared.core.send(input).await.is_err() {
+        return respond(503, "text/plain", "Service Unavailable");
+    }
+    match answer.await {
+        Ok(Some(response)) => respond(response.status, response.content_type, response.body),
+        Ok(None) => not_found(),
+        Err(_) => respond(503, "text/plain", "Service Unavailable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_bodies() {
+        assert_eq!(
+            parse_broadcasts(br#"{"stream":"s","data":"{\"a\":1}"}"#).unwrap(),
+            vec![("s".to_owned(), r#"{"a":1}"#.to_owned())]
+        );
+        assert_eq!(
+            parse_broadcasts(br#"[{"stream":"s","data":{"a":1}},{"stream":"t","data":"\"x\""}]"#)
+                .unwrap(),
+            vec![
+                ("s".to_owned(), r#"{"a":1}"#.to_owned()),
+                ("t".to_owned(), r#""x""#.to_owned())
+            ]
+        );
+        assert!(parse_broadcasts(br#"{"stream":"s","data":"not json"}"#).is_err());
+        assert!(parse_broadcasts(br#"{"data":1}"#).is_err());
+        assert!(parse_broadcasts(b"nope").is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! `--app reference`: the reference app of cable-fixtures (the Rust twin of
+//! `../shared/refserver/config.ru`) behind the [`CableApp`] trait.
+
+use std::time::Instant;
+
+use cable_fixtures::reference_app::ReferenceApp;
+use cable_proto::{Config, Event, Identity, Server};
+
+use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};
+
+/// The reference app as a [`CableApp`].
+pub(crate) fn app() -> Box<dyn CableApp> {
+    Box::new(Reference(ReferenceApp::new()))
+}
+
+struct Reference(ReferenceApp);
+
+impl CableApp for Reference {
+    fn name(&self) -> &str {
+        "reference"
+    }
+
+    fn configure(&self, config: &mut Config) {
+        config.origins = ReferenceApp::config().origins;
+    }
+
+    fn authenticate(&mut self, request: &RequestInfo) -> Option<Identity> {
+        self.0
+            .authenticate(&request.path_and_query, request.authorization())
+    }
+
+    fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant) {
+        self.0.handle_event(server, event, now);
+    }
+
+    fn control(
+        &mut self,
+        server: &mut Server,
+        request: &ControlRequest<'_>,
+        now: Instant,
+    ) -> Option<HttpResponse> {
+        // config.ru maps these paths for any method; the recorder uses GET.
+        let (status, body) = self.0.control(server, request.path_and_query, now)?;
+        Some(HttpResponse::json(status, body))
+    }
+}

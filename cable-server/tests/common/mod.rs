@@ -1,0 +1,281 @@
+//! Helpers of the integration tests: start the real binary, talk WebSocket
+//! and HTTP to it on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// A client socket.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// How long a test waits for anything it expects.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running cable-server process, killed on drop.
+pub struct CableServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl CableServer {
+    /// Starts the binary on 127.0.0.1 (a free port unless `args` says
+    /// otherwise) and waits for its "listening" line.
+    pub fn start(args: &[&str]) -> CableServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cable-server"));
+        if !args.iter().any(|a| *a == "--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if !args.iter().any(|a| *a == "--log") {
+            command.args(["--log", "warn"]);
+        }
+        let mut child = command.spawn().expect("start cable-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("cable-server did not print its address");
+        let url = line
+            .strip_prefix("cable-server listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let addr = url.split('/').next().unwrap().parse().expect("address");
+        CableServer { child, addr }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "cable-server did not exit in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `ws://ADDR/cable` plus `query`.
+    pub fn url(&self, query: &str) -> String {
+        format!("ws://{}/cable{query}", self.addr)
+    }
+
+    /// The same-origin `Origin`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connects with the same-origin `Origin` and the Rails JS client's
+    /// subprotocols.
+    pub async fn connect(&self, query: &str) -> Ws {
+        connect(
+            &self.url(query),
+            Some(&self.origin()),
+            Some("actioncable-v1-json, actioncable-unsupported"),
+        )
+        .await
+        .expect("connect")
+        .0
+    }
+}
+
+impl Drop for CableServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens a WebSocket; returns the socket and the negotiated subprotocol.
+pub async fn connect(
+    url: &str,
+    origin: Option<&str>,
+    protocols: Option<&str>,
+) -> Result<(Ws, Option<String>), tokio_tungstenite::tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_str(origin).unwrap());
+    }
+    if let Some(protocols) = protocols {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_str(protocols).unwrap(),
+        );
+    }
+    let host = request.uri().authority().unwrap().to_string();
+    let stream = TcpStream::connect(host).await?;
+    let (ws, response) = tokio_tungstenite::client_async(request, stream).await?;
+    let protocol = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Ok((ws, protocol))
+}
+
+/// The next frame, parsed (pings included); `None` if the socket closed.
+pub async fn next_frame(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let message = timeout(WAIT, ws.next()).await.expect("no frame in time")?;
+        match message {
+            Ok(Message::Text(text)) => return Some(serde_json::from_str(&text).expect("JSON")),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// The next frame that is not a ping.
+pub async fn next_message(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let frame = next_frame(ws).await?;
+        if frame["type"] != "ping" {
+            return Some(frame);
+        }
+    }
+}
+
+/// Asserts that no frame other than pings arrives within `quiet`.
+pub async fn assert_silent(ws: &mut Ws, quiet: Duration) {
+    let deadline = tokio::time::Instant::now() + quiet;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return,
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(value["type"], "ping", "unexpected frame {text}");
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Sends a command.
+pub async fn send(ws: &mut Ws, command: Value) {
+    ws.send(Message::text(command.to_string())).await.unwrap();
+}
+
+/// The identifier of public stream `stream`.
+pub fn pubsub_identifier(stream: &str) -> String {
+    serde_json::json!({"channel": "$pubsub", "stream_name": stream}).to_string()
+}
+
+/// Subscribes to public stream `stream` and waits for the confirmation.
+pub async fn subscribe_pubsub(ws: &mut Ws, stream: &str) -> String {
+    let identifier = pubsub_identifier(stream);
+    send(
+        ws,
+        serde_json::json!({"command": "subscribe", "identifier": identifier}),
+    )
+    .await;
+    loop {
+        let frame = next_message(ws).await.expect("confirmation");
+        if frame["type"] == "welcome" {
+            continue;
+        }
+        assert_eq!(frame["type"], "confirm_subscription", "{frame}");
+        assert_eq!(frame["identifier"], identifier.as_str());
+        return identifier;
+    }
+}
+
+/// A plain HTTP/1.1 request; returns the status, the raw head and the body.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Read the head; a 101 keeps the connection open, so stop there.
+    let head_end = loop {
+        if let Some(i) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("HTTP answer in time")
+            .unwrap();
+        assert!(n > 0, "connection closed before the response head");
+        response.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    if status != 101 {
+        timeout(WAIT, stream.read_to_end(&mut response))
+            .await
+            .expect("HTTP body in time")
+            .unwrap();
+    }
+    let body = String::from_utf8_lossy(&response[head_end + 4..]).into_owned();
+    (status, head, body)
+}
+
+/// `POST /_broadcast` with an optional bearer key; returns the status.
+pub async fn post_broadcast(addr: SocketAddr, key: Option<&str>, body: &Value) -> u16 {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    http(
+        addr,
+        "POST",
+        "/_broadcast",
+        &headers,
+        body.to_string().as_bytes(),
+    )
+    .await
+    .0
+}
