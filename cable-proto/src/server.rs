@@ -26,6 +26,9 @@ use crate::types::{
     UnsubscribeCause,
 };
 
+/// "No index" in the core's intrusive lists.
+const NONE: u32 = u32::MAX;
+
 /// What a subscription starts with when accepted.
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionAccept {
@@ -94,7 +97,10 @@ struct Conn {
     /// A subscription decision is pending: commands wait.
     awaiting_subscription: bool,
     identity: Option<Identity>,
-    subs: Vec<u32>,
+    /// The next connection of the same identity, or [`NONE`].
+    next_same_identity: u32,
+    /// Exactly sized: subscriptions change rarely, connections are many.
+    subs: Box<[u32]>,
     held: Option<Box<Held>>,
     queued: usize,
 }
@@ -110,7 +116,8 @@ struct Sub {
     conn: u32,
     ident: u32,
     live: bool,
-    memberships: Vec<Membership>,
+    /// Exactly sized: streams change rarely, subscriptions are many.
+    memberships: Box<[Membership]>,
 }
 
 #[derive(Debug)]
@@ -160,8 +167,9 @@ pub struct Server {
     stream_index: Map<StreamName, u32>,
     groups: Slab<Group>,
     group_index: Map<(u32, u32, StreamMode), u32>,
-    sub_index: Map<(u32, u32), u32>,
-    identities: Map<Identity, Vec<u32>>,
+    /// Identity -> the first of its connections (the rest are linked
+    /// through `Conn::next_same_identity`).
+    identities: Map<Identity, u32>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     clock_base: Instant,
@@ -187,7 +195,6 @@ impl Server {
             stream_index: Map::with_hasher(hasher),
             groups: Slab::default(),
             group_index: Map::with_hasher(hasher),
-            sub_index: Map::with_hasher(hasher),
             identities: Map::with_hasher(hasher),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -251,7 +258,8 @@ impl Server {
             state: ConnState::Pending,
             awaiting_subscription: false,
             identity: None,
-            subs: Vec::new(),
+            next_same_identity: NONE,
+            subs: Box::default(),
             held: None,
             queued: 0,
         });
@@ -278,10 +286,25 @@ impl Server {
             .filter(|c| c.state == ConnState::Pending)
             .ok_or(UsageError::StaleDecision)?;
         debug_assert!(conn.identity.is_none());
-        self.identities
-            .entry(identity.clone())
-            .or_default()
-            .push(id.index);
+        // Append to the identity's list, keeping connections in accept order.
+        match self.identities.get(identity.as_str()).copied() {
+            None => {
+                self.identities.insert(identity.clone(), id.index);
+            }
+            Some(mut last) => {
+                while let Some(next) = self
+                    .conns
+                    .get(last)
+                    .map(|c| c.next_same_identity)
+                    .filter(|&n| n != NONE)
+                {
+                    last = next;
+                }
+                if let Some(c) = self.conns.get_mut(last) {
+                    c.next_same_identity = id.index;
+                }
+            }
+        }
         if let Some(conn) = self.conns.get_mut(id.index) {
             conn.state = ConnState::Open;
             conn.identity = Some(identity);
@@ -634,15 +657,10 @@ impl Server {
     /// Send a complete frame to every open connection of `identity` (a user
     /// on several devices). Returns how many connections it reached.
     pub fn send_frame_to_identity(&mut self, identity: &str, frame: &JsonText) -> usize {
-        let Some(conns) = self.identities.get(identity) else {
-            return 0;
-        };
+        let conns = self.connections_of(identity);
         let bytes = Bytes::copy_from_slice(frame.as_bytes());
         let mut reached = 0;
-        for i in 0..conns.len() {
-            let Some(&index) = self.identities.get(identity).and_then(|c| c.get(i)) else {
-                break;
-            };
+        for index in conns {
             if push_counted(
                 &mut self.conns,
                 &mut self.transmits,
@@ -677,7 +695,7 @@ impl Server {
     /// `{"type":"disconnect","reason":"remote","reconnect":<reconnect>}` (as
     /// Rails 7.1+ does). Returns how many connections it closed.
     pub fn disconnect_identity(&mut self, identity: &str, reconnect: bool) -> usize {
-        let conns = self.identities.get(identity).cloned().unwrap_or_default();
+        let conns = self.connections_of(identity);
         for &index in &conns {
             self.disconnect_index(index, DisconnectReason::Remote, reconnect);
         }
@@ -757,10 +775,7 @@ impl Server {
         &self,
         connection: ConnectionId,
     ) -> impl Iterator<Item = (SubscriptionId, &Identifier, bool)> + '_ {
-        let subs = self
-            .conn(connection)
-            .map(|c| c.subs.as_slice())
-            .unwrap_or(&[]);
+        let subs = self.conn(connection).map(|c| &c.subs[..]).unwrap_or(&[]);
         subs.iter().filter_map(move |&index| {
             let sub = self.subs.get(index)?;
             let id = SubscriptionId {
@@ -946,7 +961,25 @@ impl Server {
 
     fn find_sub(&self, conn: u32, identifier: &str) -> Option<u32> {
         let &ident = self.ident_index.get(identifier)?;
-        self.sub_index.get(&(conn, ident)).copied()
+        // A connection holds few subscriptions (at most `max_subscriptions`):
+        // a scan is cheaper in memory than an index, and as fast.
+        self.conns
+            .get(conn)?
+            .subs
+            .iter()
+            .copied()
+            .find(|&s| self.subs.get(s).is_some_and(|sub| sub.ident == ident))
+    }
+
+    /// The connections of an identity, in accept order.
+    fn connections_of(&self, identity: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut cur = self.identities.get(identity).copied().unwrap_or(NONE);
+        while cur != NONE {
+            out.push(cur);
+            cur = self.conns.get(cur).map_or(NONE, |c| c.next_same_identity);
+        }
+        out
     }
 
     fn command_subscribe(&mut self, index: u32, raw: &str) {
@@ -993,13 +1026,12 @@ impl Server {
             conn: index,
             ident,
             live: false,
-            memberships: Vec::new(),
+            memberships: Box::default(),
         });
-        self.sub_index.insert((index, ident), sub);
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        conn.subs.push(sub);
+        push_exact(&mut conn.subs, sub);
         conn.awaiting_subscription = true;
         let identity = conn.identity.clone().unwrap_or_else(|| Identity::new(""));
         let subscription = SubscriptionId {
@@ -1073,17 +1105,39 @@ impl Server {
         let Some(identity) = self.conns.get(index).and_then(|c| c.identity.clone()) else {
             return;
         };
-        if let Some(conns) = self.identities.get_mut(identity.as_str()) {
-            conns.retain(|&c| c != index);
-            if conns.is_empty() {
+        let next = self.conns.get(index).map_or(NONE, |c| c.next_same_identity);
+        let Some(&head) = self.identities.get(identity.as_str()) else {
+            return;
+        };
+        if head == index {
+            if next == NONE {
                 self.identities.remove(identity.as_str());
+            } else if let Some(h) = self.identities.get_mut(identity.as_str()) {
+                *h = next;
             }
+        } else {
+            let mut prev = head;
+            while let Some(c) = self.conns.get(prev) {
+                if c.next_same_identity == index {
+                    break;
+                }
+                if c.next_same_identity == NONE {
+                    return; // not in the list
+                }
+                prev = c.next_same_identity;
+            }
+            if let Some(c) = self.conns.get_mut(prev) {
+                c.next_same_identity = next;
+            }
+        }
+        if let Some(c) = self.conns.get_mut(index) {
+            c.next_same_identity = NONE;
         }
     }
 
     fn drop_subscriptions(&mut self, index: u32, cause: UnsubscribeCause) {
         let subs = match self.conns.get_mut(index) {
-            Some(conn) => std::mem::take(&mut conn.subs),
+            Some(conn) => std::mem::take(&mut conn.subs).into_vec(),
             None => return,
         };
         for sub in subs {
@@ -1118,10 +1172,9 @@ impl Server {
         }
         self.clear_memberships(index);
         self.subs.remove(index);
-        self.sub_index.remove(&(conn, ident));
         if let Some(c) = self.conns.get_mut(conn) {
             if let Some(pos) = c.subs.iter().position(|&s| s == index) {
-                c.subs.swap_remove(pos);
+                swap_remove_exact(&mut c.subs, pos);
             }
         }
         if let Some(entry) = self.idents.get_mut(ident) {
@@ -1195,7 +1248,7 @@ impl Server {
         let pos = g.members.len() as u32;
         g.members.push(Member { sub, conn });
         if let Some(s) = self.subs.get_mut(sub) {
-            s.memberships.push(Membership { group, pos });
+            push_exact(&mut s.memberships, Membership { group, pos });
         }
     }
 
@@ -1206,7 +1259,7 @@ impl Server {
         let Some(at) = entry.memberships.iter().position(|m| m.group == group) else {
             return;
         };
-        let pos = entry.memberships.swap_remove(at).pos;
+        let pos = swap_remove_exact(&mut entry.memberships, at).pos;
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
@@ -1272,6 +1325,15 @@ impl Server {
         };
         let limit = config.limits.max_queued_bytes;
         let except = except.map(|c| c.index);
+        // One reservation, so that the first large broadcast grows the queue
+        // once rather than once per doubling.
+        let recipients: usize = entry
+            .groups
+            .iter()
+            .filter_map(|&g| groups.get(g))
+            .map(|g| g.members.len())
+            .sum();
+        transmits.reserve(recipients);
         let mut json_valid: Option<bool> = None;
         let mut raw_literal: Option<Vec<u8>> = None;
         for &group in &entry.groups {
@@ -1399,4 +1461,35 @@ fn begin_close(
         reconnect,
     });
     true
+}
+
+/// Appends to an exactly sized slice.
+fn push_exact<T>(slice: &mut Box<[T]>, value: T) {
+    let mut items = std::mem::take(slice).into_vec();
+    items.reserve_exact(1);
+    items.push(value);
+    *slice = items.into_boxed_slice();
+}
+
+/// Removes `at` from an exactly sized slice, moving the last item there.
+fn swap_remove_exact<T>(slice: &mut Box<[T]>, at: usize) -> T {
+    let mut items = std::mem::take(slice).into_vec();
+    let removed = items.swap_remove(at);
+    *slice = items.into_boxed_slice();
+    removed
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The records the per-connection and per-subscription state is made of
+    /// (the alloc integration test measures the whole, table slack included).
+    #[test]
+    fn record_sizes_stay_small() {
+        assert!(std::mem::size_of::<Option<Conn>>() <= 56);
+        assert!(std::mem::size_of::<Option<Sub>>() <= 32);
+        assert_eq!(std::mem::size_of::<Member>(), 8);
+        assert_eq!(std::mem::size_of::<Membership>(), 8);
+    }
 }

@@ -823,7 +823,8 @@ fn bad_input_yields_typed_errors_nothing_on_the_wire_and_no_state_change() {
         r#"{{"command":"subscribe","identifier":"{}"}}"#,
         "x".repeat(600)
     );
-    let cases: Vec<(&str, Box<dyn Fn(&CommandError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&CommandError) -> bool>;
+    let cases: Vec<(&str, Check)> = vec![
         (
             "not json",
             Box::new(

@@ -1,0 +1,439 @@
+//! The broadcast hub: streams that change, targets, ordering, stream
+//! lifecycle events and slow consumers, with exact frames.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use cable_proto::{
+    Config, DisconnectReason, Event, Frame, JsonText, Limits, OriginPolicy, StreamMode,
+    UnsubscribeCause,
+};
+use common::*;
+
+const FEED: &str = r#"{"channel":"FeedChannel"}"#;
+
+fn texts(frames: Vec<Out>) -> Vec<String> {
+    frames
+        .into_iter()
+        .map(|f| match f {
+            Out::Text(t) => t,
+            Out::Close(c) => panic!("close {c}"),
+        })
+        .collect()
+}
+
+#[test]
+fn streams_change_while_the_subscription_stays() {
+    let mut host = Host::new();
+    let conn = host.connect("alice");
+    host.send(conn, &subscribe(FEED));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    let sub = pending.subscription();
+    host.server
+        .accept_subscription(
+            pending.take(),
+            cable_proto::SubscriptionAccept::new()
+                .stream("feed_a")
+                .stream("feed_b"),
+            host.now,
+        )
+        .unwrap();
+    host.all_frames();
+    assert_eq!(
+        host.events(),
+        vec![
+            Event::StreamStarted("feed_a".into()),
+            Event::StreamStarted("feed_b".into())
+        ]
+    );
+    // follow: stream_from in an action.
+    host.server
+        .stream_from(sub, "feed_c", StreamMode::Json)
+        .unwrap();
+    host.server
+        .stream_from(sub, "feed_c", StreamMode::Json)
+        .unwrap();
+    assert_eq!(host.events(), vec![Event::StreamStarted("feed_c".into())]);
+    assert_eq!(
+        host.server.broadcast("feed_c", r#"{"n":1}"#).recipients,
+        1,
+        "once, not twice"
+    );
+    assert_eq!(
+        texts(host.frames(conn)),
+        vec![data_frame(FEED, r#"{"n":1}"#)]
+    );
+    // unfollow: stop_stream_from.
+    host.server.stop_stream_from(sub, "feed_a").unwrap();
+    assert_eq!(host.events(), vec![Event::StreamStopped("feed_a".into())]);
+    assert_eq!(host.server.broadcast("feed_a", "{}").recipients, 0);
+    assert_eq!(host.server.broadcast("feed_b", "{}").recipients, 1);
+    host.all_frames();
+    // unfollow_all: stop_all_streams; the subscription stays.
+    host.server.stop_all_streams(sub).unwrap();
+    let mut stopped = host.events();
+    stopped.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        stopped,
+        vec![
+            Event::StreamStopped("feed_b".into()),
+            Event::StreamStopped("feed_c".into())
+        ]
+    );
+    assert_eq!(host.server.stream_count(), 0);
+    assert_eq!(host.server.subscription_count(), 1);
+    host.send(conn, &message(FEED, r#"{"action":"follow"}"#));
+    assert!(matches!(&host.events()[..], [Event::Perform(_)]));
+}
+
+#[test]
+fn a_stream_appears_with_its_first_subscriber_and_goes_with_its_last() {
+    let mut host = Host::new();
+    let a = host.connect("alice");
+    let b = host.connect("bob");
+    host.send(a, &subscribe(CHAT));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    host.server
+        .accept_subscription(
+            pending.take(),
+            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            host.now,
+        )
+        .unwrap();
+    assert_eq!(host.events(), vec![Event::StreamStarted("chat_r1".into())]);
+    host.send(b, &subscribe(CHAT));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    host.server
+        .accept_subscription(
+            pending.take(),
+            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            host.now,
+        )
+        .unwrap();
+    assert_eq!(host.events(), vec![], "no second start");
+    host.all_frames();
+    host.send(a, &unsubscribe(CHAT));
+    assert!(matches!(&host.events()[..], [Event::Unsubscribed { .. }]));
+    host.server.handle_close(b, host.now).unwrap();
+    let events = host.events();
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Unsubscribed { cause: UnsubscribeCause::ConnectionClosed, .. }, Event::StreamStopped(s), Event::Closed { .. }] if s.as_str() == "chat_r1"
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn one_encode_per_identifier_and_every_recipient_shares_the_bytes() {
+    let mut host = Host::new();
+    let conns: Vec<_> = (0..5).map(|i| host.connect(&format!("u{i}"))).collect();
+    for &c in &conns[..3] {
+        host.subscribe(c, CHAT, &["chat_r1"]);
+    }
+    for &c in &conns[3..] {
+        host.subscribe(c, CHAT_REORDERED, &["chat_r1"]);
+    }
+    // The payload is spliced as given: spacing and escapes survive.
+    let payload = r#"{"text": "hi \u00e9", "n": 1.50}"#;
+    let delivery = host.server.broadcast("chat_r1", payload);
+    assert_eq!((delivery.recipients, delivery.encoded), (5, 2));
+    let transmits: Vec<_> = std::iter::from_fn(|| host.server.poll_transmit()).collect();
+    assert_eq!(transmits.len(), 5);
+    let bytes: Vec<_> = transmits
+        .iter()
+        .map(|t| match &t.frame {
+            Frame::Text(b) => b.clone(),
+            Frame::Close { .. } => panic!(),
+        })
+        .collect();
+    assert_eq!(&bytes[0][..], data_frame(CHAT, payload).as_bytes());
+    assert_eq!(
+        &bytes[3][..],
+        data_frame(CHAT_REORDERED, payload).as_bytes()
+    );
+    assert!(bytes[..3].iter().all(|b| b.as_ptr() == bytes[0].as_ptr()));
+    assert!(bytes[3..].iter().all(|b| b.as_ptr() == bytes[3].as_ptr()));
+    assert_ne!(bytes[0].as_ptr(), bytes[3].as_ptr());
+}
+
+#[test]
+fn raw_string_delivery() {
+    let mut host = Host::new();
+    let raw_id = r#"{"channel":"RawStreamChannel","name":"x"}"#;
+    let a = host.connect("alice");
+    host.send(a, &subscribe(raw_id));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    host.server
+        .accept_subscription(
+            pending.take(),
+            cable_proto::SubscriptionAccept::new().stream_raw("raw_x"),
+            host.now,
+        )
+        .unwrap();
+    host.all_frames();
+    let b = host.connect("bob");
+    host.subscribe(b, CHAT, &["raw_x"]);
+    // JSON payload: the raw subscriber gets it as a string, the other as JSON.
+    host.server.broadcast("raw_x", r#"{"a":"<b>"}"#);
+    let frames = host.all_frames();
+    assert_eq!(
+        frames,
+        vec![
+            (
+                a,
+                Out::Text(data_frame(raw_id, r#""{\"a\":\"\u003cb\u003e\"}""#))
+            ),
+            (b, Out::Text(data_frame(CHAT, r#"{"a":"<b>"}"#))),
+        ]
+    );
+    // Not JSON: only the raw subscriber can take it.
+    let delivery = host.server.broadcast("raw_x", "plain text");
+    assert_eq!((delivery.recipients, delivery.skipped_invalid_json), (1, 1));
+    assert_eq!(
+        host.all_frames(),
+        vec![(a, Out::Text(data_frame(raw_id, r#""plain text""#)))]
+    );
+    // The string entry point: everyone gets a JSON string.
+    host.server.broadcast_string("raw_x", "hello");
+    assert_eq!(
+        host.all_frames(),
+        vec![
+            (a, Out::Text(data_frame(raw_id, r#""hello""#))),
+            (b, Out::Text(data_frame(CHAT, r#""hello""#)))
+        ]
+    );
+}
+
+#[test]
+fn rails_escaping_encoder_for_payloads_from_rust_values() {
+    let value = serde_json::json!({"text": "<script>&</script>", "from": "alice"});
+    let payload = JsonText::from_value(&value).unwrap();
+    assert_eq!(
+        payload.as_str(),
+        r#"{"text":"\u003cscript\u003e\u0026\u003c/script\u003e","from":"alice"}"#
+    );
+}
+
+#[test]
+fn targets_identity_connection_subscription_and_stream_except() {
+    let mut host = Host::new();
+    let a1 = host.connect("alice");
+    let a2 = host.connect("alice");
+    let b = host.connect("bob");
+    let sa = host.subscribe(a1, CHAT, &["chat_r1"]);
+    host.subscribe(a2, CHAT, &["chat_r1"]);
+    host.subscribe(b, CHAT, &["chat_r1"]);
+    let frame = JsonText::new(r#"{"type":"chat","data":{"m":"hi"}}"#).unwrap();
+    // Every connection of one identity.
+    assert_eq!(host.server.send_frame_to_identity("alice", &frame), 2);
+    assert_eq!(
+        host.all_frames(),
+        vec![
+            (a1, Out::Text(frame.as_str().into())),
+            (a2, Out::Text(frame.as_str().into()))
+        ]
+    );
+    assert_eq!(host.server.send_frame_to_identity("nobody", &frame), 0);
+    // One connection.
+    host.server.send_frame(b, &frame).unwrap();
+    assert_eq!(
+        host.all_frames(),
+        vec![(b, Out::Text(frame.as_str().into()))]
+    );
+    // One subscription.
+    host.server
+        .transmit(sa, &JsonText::string("only you"))
+        .unwrap();
+    assert_eq!(
+        host.all_frames(),
+        vec![(a1, Out::Text(data_frame(CHAT, r#""only you""#)))]
+    );
+    // A stream except one connection (the typist).
+    let delivery = host
+        .server
+        .broadcast_except("chat_r1", r#"{"typing":"alice"}"#, a1);
+    assert_eq!(delivery.recipients, 2);
+    assert_eq!(
+        host.all_frames(),
+        vec![
+            (a2, Out::Text(data_frame(CHAT, r#"{"typing":"alice"}"#))),
+            (b, Out::Text(data_frame(CHAT, r#"{"typing":"alice"}"#)))
+        ]
+    );
+}
+
+#[test]
+fn publish_order_and_membership_at_publish_time() {
+    let mut host = Host::new();
+    let a = host.connect("alice");
+    host.subscribe(a, CHAT, &["chat_r1"]);
+    for n in 0..5 {
+        host.server.broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#));
+    }
+    let mut frames = host.all_frames();
+    let b = host.connect("bob");
+    host.subscribe(b, CHAT, &["chat_r1"]);
+    host.server.broadcast("chat_r1", r#"{"n":5}"#);
+    host.send(a, &unsubscribe(CHAT));
+    host.server.broadcast("chat_r1", r#"{"n":6}"#);
+    frames.extend(host.all_frames());
+    let of = |c| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|(x, _)| *x == c)
+            .map(|(_, f)| format!("{f:?}"))
+            .collect()
+    };
+    let expect = |ns: &[u32]| -> Vec<String> {
+        ns.iter()
+            .map(|n| {
+                format!(
+                    "{:?}",
+                    Out::Text(data_frame(CHAT, &format!(r#"{{"n":{n}}}"#)))
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        of(a),
+        expect(&[0, 1, 2, 3, 4, 5]),
+        "in publish order, none after leaving"
+    );
+    assert_eq!(of(b), expect(&[5, 6]), "none from before joining");
+}
+
+fn slow_host(limit: usize) -> Host {
+    Host::with_config(Config {
+        origins: OriginPolicy::allow_any(),
+        limits: Limits {
+            max_queued_bytes: limit,
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+}
+
+#[test]
+fn a_slow_consumer_alone_is_disconnected() {
+    let frame_len = data_frame(CHAT, r#"{"n":0}"#).len();
+    let confirm_len = confirm(CHAT).len();
+    let welcome_len = r#"{"type":"welcome"}"#.len();
+    let limit = welcome_len + confirm_len + 3 * frame_len;
+    let mut host = slow_host(limit);
+    let fast = host.connect("fast");
+    host.subscribe(fast, CHAT, &["chat_r1"]);
+    // The slow one never gets its writes reported.
+    let slow = {
+        let (conn, pending) = host.open_pending();
+        host.server
+            .accept_connection(pending, cable_proto::Identity::new("slow"), host.now)
+            .unwrap();
+        host.send(conn, &subscribe(CHAT));
+        let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+            panic!()
+        };
+        host.server
+            .accept_subscription(
+                pending.take(),
+                cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+                host.now,
+            )
+            .unwrap();
+        conn
+    };
+    let mut slow_frames = Vec::new();
+    let drain = |host: &mut Host, slow_frames: &mut Vec<Out>| {
+        while let Some(t) = host.server.poll_transmit() {
+            match t.frame {
+                Frame::Text(bytes) if t.connection == fast => {
+                    host.server.handle_written(fast, bytes.len()).unwrap();
+                }
+                Frame::Text(bytes) => {
+                    slow_frames.push(Out::Text(String::from_utf8(bytes.to_vec()).unwrap()))
+                }
+                Frame::Close { code, .. } => {
+                    assert_eq!(t.connection, slow);
+                    slow_frames.push(Out::Close(code));
+                }
+            }
+        }
+    };
+    drain(&mut host, &mut slow_frames);
+    host.events();
+    for n in 0..3 {
+        assert_eq!(
+            host.server
+                .broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#))
+                .recipients,
+            2
+        );
+    }
+    drain(&mut host, &mut slow_frames);
+    assert_eq!(host.server.queued_bytes(slow), limit);
+    assert_eq!(host.server.queued_bytes(fast), 0);
+    // One more frame would go past the bound.
+    assert_eq!(host.server.broadcast("chat_r1", r#"{"n":3}"#).recipients, 1);
+    drain(&mut host, &mut slow_frames);
+    assert_eq!(
+        &slow_frames[slow_frames.len() - 2..],
+        &[
+            Out::Text(r#"{"type":"disconnect","reason":"too_slow","reconnect":true}"#.into()),
+            Out::Close(1000)
+        ]
+    );
+    assert!(!slow_frames.contains(&Out::Text(data_frame(CHAT, r#"{"n":3}"#))));
+    let events = host.events();
+    assert!(events.contains(&Event::Disconnecting {
+        connection: slow,
+        reason: DisconnectReason::TooSlow,
+        reconnect: true
+    }));
+    assert!(events.iter().any(|e| matches!(e, Event::Unsubscribed { connection, cause: UnsubscribeCause::Disconnected, .. } if *connection == slow)));
+    assert!(host.server.queued_bytes(slow) <= limit);
+    // Everyone else goes on.
+    assert_eq!(host.server.broadcast("chat_r1", r#"{"n":4}"#).recipients, 1);
+    assert_eq!(
+        host.all_frames(),
+        vec![(fast, Out::Text(data_frame(CHAT, r#"{"n":4}"#)))]
+    );
+}
+
+#[test]
+fn written_reports_free_the_queue() {
+    let mut host = slow_host(200);
+    let conn = host.connect("alice");
+    host.subscribe(conn, CHAT, &["chat_r1"]);
+    for n in 0..50 {
+        host.server.broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#));
+        assert_eq!(host.frames(conn).len(), 1, "frame {n} delivered");
+    }
+    assert_eq!(host.server.queued_bytes(conn), 0);
+}
+
+#[test]
+fn pings_count_against_the_bound_so_a_dead_peer_is_found() {
+    let mut host = slow_host(100);
+    let (conn, pending) = host.open_pending();
+    host.server
+        .accept_connection(pending, cable_proto::Identity::new("ghost"), host.now)
+        .unwrap();
+    let mut closed = false;
+    for _ in 0..10 {
+        host.advance(std::time::Duration::from_secs(3));
+        while let Some(t) = host.server.poll_transmit() {
+            closed |= matches!(t.frame, Frame::Close { .. });
+        }
+    }
+    assert!(closed);
+    assert!(!host.server.is_open(conn));
+}
