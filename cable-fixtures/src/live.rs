@@ -323,7 +323,7 @@ async fn run_client(
                 {
                     Connected::Upgraded { ws, handshake } => {
                         rec.push_at(t, client, EventKind::Handshake(handshake));
-                        let (sink, stream) = ws.split();
+                        let (sink, stream) = (*ws).split();
                         let state = Arc::new(Mutex::new(CloseState::default()));
                         let reader = tokio::spawn(read_frames(
                             client.to_owned(),
@@ -465,7 +465,10 @@ async fn read_frames(
 }
 
 enum Connected {
-    Upgraded { ws: WsStream, handshake: Handshake },
+    Upgraded {
+        ws: Box<WsStream>,
+        handshake: Handshake,
+    },
     Refused(HandshakeFailed),
 }
 
@@ -536,7 +539,7 @@ async fn connect(
         let subprotocol = header(&response_headers, "sec-websocket-protocol").map(str::to_owned);
         let ws = WebSocketStream::from_partially_read(stream, rest, Role::Client, None).await;
         Ok(Connected::Upgraded {
-            ws,
+            ws: Box::new(ws),
             handshake: Handshake {
                 path: request_target,
                 request_headers: headers,
