@@ -184,10 +184,7 @@ impl CableApp for PubSubApp {
             return Some(Identity::new(token.as_deref().unwrap_or("anonymous")));
         }
         let token = token?;
-        self.tokens
-            .iter()
-            .any(|t| *t == token)
-            .then(|| Identity::new(token))
+        self.tokens.contains(&token).then(|| Identity::new(token))
     }
 
     fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant) {

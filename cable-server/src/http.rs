@@ -64,7 +64,7 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> H
     Ok(control(request, &shared).await)
 }
 
-fn header_str<'a>(request: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(request: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -35,7 +35,7 @@ impl CableServer {
     /// otherwise) and waits for its "listening" line.
     pub fn start(args: &[&str]) -> CableServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cable-server"));
-        if !args.iter().any(|a| *a == "--listen") {
+        if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
         command
@@ -44,7 +44,7 @@ impl CableServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if !args.iter().any(|a| *a == "--log") {
+        if !args.contains(&"--log") {
             command.args(["--log", "warn"]);
         }
         let mut child = command.spawn().expect("start cable-server");
