@@ -381,3 +381,42 @@ async fn a_client_that_never_reads_is_dropped_and_others_still_receive() {
     );
     assert!(drained.0 < total, "{drained:?}");
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_write_costs_the_others_nothing() {
+    let server = CableServer::start(&["--ping-interval-ms", "100000"]);
+    let mut stays = server.connect("?token=stays").await;
+    subscribe_pubsub(&mut stays, "busy").await;
+    let mut vanishing = Vec::new();
+    for i in 0..5 {
+        let mut ws = server.connect(&format!("?token=v{i}")).await;
+        subscribe_pubsub(&mut ws, "busy").await;
+        vanishing.push(ws);
+    }
+    let payload = "y".repeat(20_000);
+    let mut sent = 0;
+    for round in 0..10 {
+        if round == 2 {
+            // Gone without a close: reset the TCP connections.
+            for ws in vanishing.drain(..) {
+                let tcp = ws.into_inner();
+                tcp.set_linger(Some(Duration::ZERO)).unwrap();
+                drop(tcp);
+            }
+        }
+        let batch: Vec<_> = (0..10)
+            .map(|i| json!({"stream": "busy", "data": {"n": round * 10 + i, "pad": payload}}))
+            .collect();
+        assert_eq!(
+            post_broadcast(server.addr, None, &serde_json::Value::Array(batch)).await,
+            201
+        );
+        for _ in 0..10 {
+            let frame = next_message(&mut stays).await.expect("still open");
+            assert_eq!(frame["message"]["n"], sent);
+            sent += 1;
+        }
+    }
+    let (status, _, _) = http(server.addr, "GET", "/health", &[], b"").await;
+    assert_eq!(status, 200);
+}
