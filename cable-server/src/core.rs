@@ -3,6 +3,7 @@
 //! through one channel of [`CoreInput`]s; it answers with frames on each
 //! connection's outbound channel. No locks on the hot path.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -14,6 +15,9 @@ use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};
 
 /// How many queued inputs the core handles before it drains its outputs.
 const INPUT_BATCH: usize = 256;
+/// How long a confirmation waits for the upstream subscription of its
+/// streams before it goes out anyway.
+const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 
 /// A frame for a connection's writer.
 #[derive(Debug, Clone)]
@@ -78,6 +82,9 @@ pub(crate) enum CoreInput {
     Broadcast { stream: String, payload: String },
     /// A remote disconnect of every connection of an identity.
     RemoteDisconnect { identity: String, reconnect: bool },
+    /// The upstream bridge is subscribed to this stream (Redis answered the
+    /// `SUBSCRIBE`).
+    UpstreamReady(StreamName),
     /// A plain HTTP request for the app.
     Control {
         method: String,
@@ -104,6 +111,16 @@ struct Slot {
     outbound: mpsc::UnboundedSender<Outbound>,
 }
 
+/// Frames of a connection held back until the upstream subscriptions of a
+/// subscription's new streams are in place, so that, as with Rails' Redis
+/// adapter, a broadcast published after the client saw the confirmation is
+/// delivered.
+struct Hold {
+    waiting: Vec<StreamName>,
+    frames: Vec<Outbound>,
+    since: Instant,
+}
+
 /// The state of the core task.
 pub(crate) struct Core {
     server: Server,
@@ -114,6 +131,10 @@ pub(crate) struct Core {
     /// once for all its recipients.
     last_text: Option<(Bytes, Utf8Bytes)>,
     shutdown_deadline: Option<Instant>,
+    /// Streams the upstream bridge has confirmed.
+    ready: HashSet<StreamName>,
+    /// Connections whose frames wait for upstream subscriptions.
+    holds: HashMap<ConnectionId, Hold>,
 }
 
 impl Core {
@@ -132,6 +153,8 @@ impl Core {
             upstream,
             last_text: None,
             shutdown_deadline: None,
+            ready: HashSet::new(),
+            holds: HashMap::new(),
         }
     }
 
@@ -139,10 +162,15 @@ impl Core {
     /// timeout passed) or until every sender of `inputs` is dropped.
     pub(crate) async fn run(mut self, mut inputs: mpsc::Receiver<CoreInput>) {
         loop {
-            let deadline = match (self.server.poll_timeout(), self.shutdown_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let hold_deadline = self.holds.values().map(|h| h.since + UPSTREAM_WAIT).min();
+            let deadline = [
+                self.server.poll_timeout(),
+                self.shutdown_deadline,
+                hold_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -161,7 +189,9 @@ impl Core {
                     }
                 }
                 () = sleep => {
-                    self.server.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    self.server.handle_timeout(now);
+                    self.release_expired_holds(now);
                 }
             }
             self.drain(Instant::now());
@@ -218,6 +248,22 @@ impl Core {
             } => {
                 let closed = self.server.disconnect_identity(&identity, reconnect);
                 tracing::info!(identity, reconnect, closed, "remote disconnect");
+            }
+            CoreInput::UpstreamReady(stream) => {
+                if self.server.subscriber_count(stream.as_str()) > 0 {
+                    self.ready.insert(stream.clone());
+                }
+                let released: Vec<ConnectionId> = self
+                    .holds
+                    .iter_mut()
+                    .filter_map(|(connection, hold)| {
+                        hold.waiting.retain(|s| *s != stream);
+                        hold.waiting.is_empty().then_some(*connection)
+                    })
+                    .collect();
+                for connection in released {
+                    self.release(connection);
+                }
             }
             CoreInput::Control {
                 method,
@@ -299,6 +345,7 @@ impl Core {
     }
 
     fn close(&mut self, connection: ConnectionId, now: Instant) {
+        self.holds.remove(&connection);
         if self.server.handle_close(connection, now).is_ok() {
             tracing::debug!(%connection, "connection closed");
         }
@@ -320,14 +367,80 @@ impl Core {
             }
             while let Some(event) = self.server.poll_event() {
                 progressed = true;
+                let requested = match &event {
+                    Event::SubscriptionRequested {
+                        connection,
+                        pending,
+                        ..
+                    } => Some((*connection, pending.subscription())),
+                    _ => None,
+                };
                 self.observe(&event);
                 self.app.handle_event(&mut self.server, event, now);
+                if let (Some(_), Some((connection, subscription))) = (&self.upstream, requested) {
+                    self.hold_for_upstream(connection, subscription, now);
+                }
             }
             if !progressed {
                 break;
             }
         }
         self.last_text = None;
+    }
+
+    /// With an upstream bridge: if the app just accepted `subscription`
+    /// with streams the bridge has not confirmed yet, hold the connection's
+    /// frames (its confirmation first) until it has.
+    fn hold_for_upstream(
+        &mut self,
+        connection: ConnectionId,
+        subscription: cable_proto::SubscriptionId,
+        now: Instant,
+    ) {
+        let waiting: Vec<StreamName> = self
+            .server
+            .streams_of(subscription)
+            .into_iter()
+            .filter(|s| !self.ready.contains(s))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        self.holds
+            .entry(connection)
+            .or_insert_with(|| Hold {
+                waiting: Vec::new(),
+                frames: Vec::new(),
+                since: now,
+            })
+            .waiting
+            .extend(waiting);
+    }
+
+    fn release(&mut self, connection: ConnectionId) {
+        let Some(hold) = self.holds.remove(&connection) else {
+            return;
+        };
+        if let Some(Some(slot)) = self.slots.get(connection.index() as usize) {
+            if slot.connection == connection {
+                for frame in hold.frames {
+                    let _ = slot.outbound.send(frame);
+                }
+            }
+        }
+    }
+
+    fn release_expired_holds(&mut self, now: Instant) {
+        let expired: Vec<ConnectionId> = self
+            .holds
+            .iter()
+            .filter(|(_, h)| now >= h.since + UPSTREAM_WAIT)
+            .map(|(c, _)| *c)
+            .collect();
+        for connection in expired {
+            tracing::warn!(%connection, "upstream subscription not confirmed in time: confirming anyway");
+            self.release(connection);
+        }
     }
 
     fn observe(&mut self, event: &Event) {
@@ -338,6 +451,7 @@ impl Core {
                 }
             }
             Event::StreamStopped(stream) => {
+                self.ready.remove(stream);
                 if let Some(upstream) = &self.upstream {
                     let _ = upstream.send(Upstream::Unsubscribe(stream.clone()));
                 }
@@ -386,6 +500,10 @@ impl Core {
             }
             Frame::Close { code, reason } => Outbound::Close { code, reason },
         };
+        if let Some(hold) = self.holds.get_mut(&transmit.connection) {
+            hold.frames.push(out);
+            return;
+        }
         let _ = slot.outbound.send(out);
     }
 }

@@ -18,6 +18,8 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, Mutex};
 
+use cable_proto::StreamName;
+
 use crate::core::{CoreInput, Upstream};
 
 /// The first retry after a failed connection; doubled up to [`MAX_BACKOFF`].
@@ -264,6 +266,12 @@ pub(crate) async fn run_subscriber(
                 continue;
             }
         }
+        for stream in &wanted {
+            let ready = CoreInput::UpstreamReady(StreamName::new(stream.as_str()));
+            if core.send(ready).await.is_err() {
+                return;
+            }
+        }
         tracing::info!(
             streams = wanted.len(),
             "{} Redis",
@@ -283,11 +291,15 @@ pub(crate) async fn run_subscriber(
                     let Some(command) = command else { return };
                     let result = match command {
                         Upstream::Subscribe(stream) => {
-                            if wanted.insert(stream.as_str().to_owned()) {
+                            let result = if wanted.insert(stream.as_str().to_owned()) {
                                 tokio::time::timeout(IO_TIMEOUT, sink.subscribe(names.channel(stream.as_str()))).await
                             } else {
                                 Ok(Ok(()))
+                            };
+                            if matches!(result, Ok(Ok(()))) && core.send(CoreInput::UpstreamReady(stream)).await.is_err() {
+                                return;
                             }
+                            result
                         }
                         Upstream::Unsubscribe(stream) => {
                             if wanted.remove(stream.as_str()) {
