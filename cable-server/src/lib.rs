@@ -23,7 +23,10 @@
 //! - With `--redis-url`, a **Redis bridge** follows the hub's stream events
 //!   (`SUBSCRIBE`/`UNSUBSCRIBE` `<prefix>:<stream>`, as Rails' adapter does),
 //!   honours remote disconnects on `<prefix>:action_cable/<identity>`, and
-//!   reconnects with backoff, subscribing again to every stream.
+//!   reconnects with backoff, subscribing again to every stream. As with
+//!   Rails' adapter, a subscription that starts a stream is confirmed once
+//!   Redis has answered the `SUBSCRIBE` (at most 3 s later), so a broadcast
+//!   published after the client saw the confirmation reaches it.
 //!
 //! ## Embedding
 //!
