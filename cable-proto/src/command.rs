@@ -12,8 +12,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{truncate, CommandError};
 use crate::json::InvalidJson;
@@ -96,12 +95,21 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
     if frame.is_empty() {
         return Err(CommandError::EmptyFrame);
     }
-    let fields: Fields<'_> = serde_json::from_slice(frame).map_err(|e| {
+    // One UTF-8 check of the whole frame (a WebSocket text frame is UTF-8
+    // already) spares the parser a check per string.
+    let text = std::str::from_utf8(frame).map_err(|e| {
+        CommandError::InvalidJson(InvalidJson {
+            kind: crate::json::JsonErrorKind::Syntax,
+            line: 1,
+            column: e.valid_up_to() + 1,
+        })
+    })?;
+    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| {
         let err = InvalidJson::from_serde(e);
         // The visitor refuses non-objects at the first token; tell a valid
         // non-object apart from text that is not JSON at all.
         if err.kind == crate::json::JsonErrorKind::Data {
-            match serde_json::from_slice::<IgnoredAny>(frame) {
+            match serde_json::from_str::<IgnoredAny>(text) {
                 Ok(_) => CommandError::NotAnObject,
                 Err(e) => CommandError::InvalidJson(InvalidJson::from_serde(e)),
             }
@@ -111,16 +119,17 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
     })?;
     let command = match fields.command {
         None => return Err(CommandError::MissingCommand),
-        Some(raw) => match string_of(raw) {
-            Some(name) => name,
-            None => return Err(CommandError::UnknownCommand(truncate(raw.get(), 64))),
-        },
+        Some(Field::Str(name)) => name,
+        Some(other) => return Err(CommandError::UnknownCommand(other.describe())),
     };
+    let Fields {
+        identifier, data, ..
+    } = fields;
     let identifier = || -> Result<Cow<'_, str>, CommandError> {
-        match fields.identifier {
-            None => Err(CommandError::MissingIdentifier),
-            Some(raw) if raw.get() == "null" => Err(CommandError::MissingIdentifier),
-            Some(raw) => string_of(raw).ok_or(CommandError::IdentifierNotString),
+        match identifier {
+            None | Some(Field::Null) => Err(CommandError::MissingIdentifier),
+            Some(Field::Str(id)) => Ok(id),
+            Some(Field::Other(_)) => Err(CommandError::IdentifierNotString),
         }
     };
     match &*command {
@@ -132,28 +141,17 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
         }),
         "message" => {
             let identifier = identifier()?;
-            let data = match fields.data {
-                None => return Err(CommandError::MissingData),
-                Some(raw) if raw.get() == "null" => return Err(CommandError::MissingData),
-                Some(raw) => string_of(raw).ok_or(CommandError::DataNotString)?,
+            let data = match data {
+                None | Some(Field::Null) => return Err(CommandError::MissingData),
+                Some(Field::Str(data)) => data,
+                Some(Field::Other(_)) => return Err(CommandError::DataNotString),
             };
             Ok(Command::Message { identifier, data })
         }
-        _ => Err(CommandError::UnknownCommand(truncate(
-            fields.command.map_or("", RawValue::get),
-            64,
-        ))),
+        _ => Err(CommandError::UnknownCommand(
+            Field::Str(command.clone()).describe(),
+        )),
     }
-}
-
-/// The string a raw JSON value holds, borrowed when it has no escapes.
-fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
-    if !raw.get().starts_with('"') {
-        return None;
-    }
-    serde_json::from_str::<CowStr<'_>>(raw.get())
-        .ok()
-        .map(|s| s.0)
 }
 
 /// The `action` of a message's data, checked to be a JSON object.
@@ -173,22 +171,19 @@ pub(crate) fn data_action(data: &str) -> Result<Option<Cow<'_, str>>, CommandErr
         }
     })?;
     match action.0 {
-        None => Ok(None),
-        Some(raw) if raw.get() == "null" => Ok(None),
-        Some(raw) => match string_of(raw) {
-            Some(name) if name.is_empty() => Ok(None),
-            Some(name) => Ok(Some(name)),
-            None => Err(CommandError::ActionNotString),
-        },
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(name)) if name.is_empty() => Ok(None),
+        Some(Field::Str(name)) => Ok(Some(name)),
+        Some(Field::Other(_)) => Err(CommandError::ActionNotString),
     }
 }
 
 /// The three fields of a command; others are skipped. The last occurrence of
 /// a duplicated key wins, as with Ruby's JSON parser.
 struct Fields<'a> {
-    command: Option<&'a RawValue>,
-    identifier: Option<&'a RawValue>,
-    data: Option<&'a RawValue>,
+    command: Option<Field<'a>>,
+    identifier: Option<Field<'a>>,
+    data: Option<Field<'a>>,
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
@@ -205,7 +200,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                     identifier: None,
                     data: None,
                 };
-                while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                while let Some(key) = map.next_key::<Key<'de>>()? {
                     match &*key.0 {
                         "command" => fields.command = Some(map.next_value()?),
                         "identifier" => fields.identifier = Some(map.next_value()?),
@@ -223,7 +218,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 }
 
 /// The `action` key of a message's data object.
-struct DataAction<'a>(Option<&'a RawValue>);
+struct DataAction<'a>(Option<Field<'a>>);
 
 impl<'de> Deserialize<'de> for DataAction<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -235,7 +230,7 @@ impl<'de> Deserialize<'de> for DataAction<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataAction<'de>, A::Error> {
                 let mut action = None;
-                while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                while let Some(key) = map.next_key::<Key<'de>>()? {
                     if &*key.0 == "action" {
                         action = Some(map.next_value()?);
                     } else {
@@ -249,28 +244,79 @@ impl<'de> Deserialize<'de> for DataAction<'de> {
     }
 }
 
-/// A string that borrows from the input when it has no escapes.
-struct CowStr<'a>(Cow<'a, str>);
+/// A field's value in one pass: the string it holds (borrowed when it has
+/// no escapes), `null`, or a short description of a value of another type.
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    Null,
+    Other(Box<str>),
+}
 
-impl<'de> Deserialize<'de> for CowStr<'de> {
+impl Field<'_> {
+    /// The value as an error message shows it, cut to 64 bytes.
+    fn describe(&self) -> Box<str> {
+        match self {
+            Self::Str(s) => truncate(&serde_json::to_string(s).unwrap_or_default(), 64),
+            Self::Null => "null".into(),
+            Self::Other(text) => text.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
+            type Value = Field<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
+                f.write_str("any JSON value")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_owned())))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<CowStr<'de>, E> {
-                Ok(CowStr(Cow::Owned(v)))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field<'de>, E> {
+                Ok(Field::Other(v.to_string().into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(v.to_string().into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(v.to_string().into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(v.to_string().into()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("{…}".into()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("[…]".into()))
             }
         }
-        deserializer.deserialize_str(V)
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A map key, borrowed when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Field::deserialize(deserializer)? {
+            Field::Str(s) => Ok(Key(s)),
+            _ => Err(de::Error::custom("a key must be a string")),
+        }
     }
 }
 

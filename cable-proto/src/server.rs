@@ -1081,7 +1081,7 @@ impl Server {
             identity,
             identifier,
             action,
-            data: data.into_owned().into_boxed_str(),
+            data: data.into_owned(),
         }));
     }
 

@@ -230,7 +230,7 @@ pub struct Perform {
     /// empty (Rails' `extract_action`).
     pub action: Box<str>,
     /// The `data` JSON text (an object, `action` included, as Rails passes it).
-    pub data: Box<str>,
+    pub data: String,
 }
 
 impl Perform {
