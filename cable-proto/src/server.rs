@@ -667,7 +667,7 @@ impl Server {
                 &mut self.overflowed,
                 self.config.limits.max_queued_bytes,
                 index,
-                &bytes,
+                bytes.clone(),
             ) {
                 reached += 1;
             }
@@ -888,7 +888,7 @@ impl Server {
             &mut self.overflowed,
             self.config.limits.max_queued_bytes,
             index,
-            &bytes,
+            bytes,
         );
     }
 
@@ -1362,13 +1362,24 @@ impl Server {
             let Some(ident) = idents.get(g.ident) else {
                 continue;
             };
-            let bytes = frame::message_from_literal(ident.identifier.json_literal(), message);
+            let mut bytes = Some(frame::message_from_literal(
+                ident.identifier.json_literal(),
+                message,
+            ));
             delivery.encoded += 1;
-            for member in &g.members {
+            let last = g.members.len().saturating_sub(1);
+            for (i, member) in g.members.iter().enumerate() {
                 if Some(member.conn) == except {
                     continue;
                 }
-                if push_counted(conns, transmits, overflowed, limit, member.conn, &bytes) {
+                // The last recipient takes the frame itself: a group of one
+                // costs no shared header.
+                let frame = if i == last {
+                    bytes.take().unwrap_or_default()
+                } else {
+                    bytes.clone().unwrap_or_default()
+                };
+                if push_counted(conns, transmits, overflowed, limit, member.conn, frame) {
                     delivery.recipients += 1;
                 }
             }
@@ -1388,7 +1399,7 @@ fn push_counted(
     overflowed: &mut Vec<u32>,
     limit: usize,
     index: u32,
-    bytes: &Bytes,
+    bytes: Bytes,
 ) -> bool {
     let generation = conns.generation(index);
     let Some(conn) = conns.get_mut(index) else {
@@ -1406,7 +1417,7 @@ fn push_counted(
     conn.queued += bytes.len();
     transmits.push_back(Transmit {
         connection: ConnectionId { index, generation },
-        frame: Frame::Text(bytes.clone()),
+        frame: Frame::Text(bytes),
     });
     true
 }
