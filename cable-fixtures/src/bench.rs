@@ -169,7 +169,10 @@ fn server() -> (Server, Instant) {
         },
         ..Config::default()
     };
-    (Server::new(config, now, Duration::from_secs(1_700_000_000)), now)
+    (
+        Server::new(config, now, Duration::from_secs(1_700_000_000)),
+        now,
+    )
 }
 
 fn drain(server: &mut Server) {
@@ -196,14 +199,24 @@ fn subscribe_frame(identifier: &str) -> String {
     )
 }
 
-fn subscribe(server: &mut Server, now: Instant, conn: ConnectionId, identifier: &str, stream: &str) {
+fn subscribe(
+    server: &mut Server,
+    now: Instant,
+    conn: ConnectionId,
+    identifier: &str,
+    stream: &str,
+) {
     server
         .handle_text(conn, subscribe_frame(identifier).as_bytes(), now)
         .expect("live connection");
     while let Some(event) = server.poll_event() {
         if let Event::SubscriptionRequested { pending, .. } = event {
             server
-                .accept_subscription(pending.take(), SubscriptionAccept::new().stream(stream), now)
+                .accept_subscription(
+                    pending.take(),
+                    SubscriptionAccept::new().stream(stream),
+                    now,
+                )
                 .expect("fresh token");
         }
     }
@@ -234,7 +247,9 @@ fn commands(budget: Budget) -> Vec<Measurement> {
             }
         },
         &mut || {
-            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(sub.as_bytes())));
+            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(
+                sub.as_bytes(),
+            )));
         },
     );
     out.push(Measurement::new("command_subscribe", ours, "ns", base));
@@ -247,7 +262,9 @@ fn commands(budget: Budget) -> Vec<Measurement> {
             black_box(server.poll_event());
         },
         &mut || {
-            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(MESSAGE.as_bytes())));
+            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(
+                MESSAGE.as_bytes(),
+            )));
         },
     );
     out.push(Measurement::new("command_message", ours, "ns", base));
@@ -287,7 +304,11 @@ fn fan_out(budget: Budget, n: usize, distinct: bool) -> Measurement {
         },
         &mut clone_loop(n),
     );
-    let kind = if distinct { "distinct_identifiers" } else { "one_identifier" };
+    let kind = if distinct {
+        "distinct_identifiers"
+    } else {
+        "one_identifier"
+    };
     Measurement::new(format!("fanout_{n}_{kind}"), ours, "ns/recipient", base)
 }
 
@@ -398,7 +419,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
         }
         unsafe { System.realloc(ptr, layout, new_size) }
     }
