@@ -56,7 +56,11 @@ fn check_command(data: &[u8], command: &Command<'_>) {
         other => panic!("unexpected command variant {other:?}"),
     };
     assert_eq!(field("command"), Some(name), "command name");
-    assert_eq!(field("identifier"), Some(command.identifier()), "identifier");
+    assert_eq!(
+        field("identifier"),
+        Some(command.identifier()),
+        "identifier"
+    );
     if let Some(data) = data_field {
         assert_eq!(field("data"), Some(data), "data");
     }
@@ -75,14 +79,18 @@ fn check_round_trip(command: &Command<'_>) {
         if let Ok(parsed) = Identifier::parse(identifier, usize::MAX) {
             assert_eq!(parsed.as_str(), &**identifier);
             let literal = std::str::from_utf8(parsed.json_literal()).expect("literal is UTF-8");
-            let decoded: String = serde_json::from_str(literal)
-                .unwrap_or_else(|e| panic!("identifier literal is not a JSON string ({e}): {literal}"));
+            let decoded: String = serde_json::from_str(literal).unwrap_or_else(|e| {
+                panic!("identifier literal is not a JSON string ({e}): {literal}")
+            });
             assert_eq!(decoded, &**identifier, "identifier literal round trip");
             assert!(
                 parsed.params().get("channel").is_some_and(Value::is_string),
                 "accepted identifier without a string channel"
             );
-            assert_eq!(Some(parsed.channel()), parsed.param("channel").and_then(Value::as_str));
+            assert_eq!(
+                Some(parsed.channel()),
+                parsed.param("channel").and_then(Value::as_str)
+            );
         }
     }
 }

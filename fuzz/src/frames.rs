@@ -167,7 +167,9 @@ mod tests {
             ServerFrame::Ping(17)
         );
         assert_eq!(
-            classify(br#"{"identifier":"{\"channel\":\"A\u003c\"}","type":"confirm_subscription"}"#),
+            classify(
+                br#"{"identifier":"{\"channel\":\"A\u003c\"}","type":"confirm_subscription"}"#
+            ),
             ServerFrame::Confirm(r#"{"channel":"A<"}"#.into())
         );
         let ServerFrame::Message { raw, .. } =

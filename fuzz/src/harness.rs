@@ -322,8 +322,8 @@ pub fn client_frame(input: &mut Input<'_>) -> Vec<u8> {
         Value::Object(map).to_string().into_bytes()
     }
     match input.below(6) {
-        0 | 1 => command("subscribe", *input.pick(IDENTIFIERS), None),
-        2 => command("unsubscribe", *input.pick(IDENTIFIERS), None),
+        0 | 1 => command("subscribe", input.pick::<&str>(IDENTIFIERS), None),
+        2 => command("unsubscribe", input.pick::<&str>(IDENTIFIERS), None),
         3 => {
             let identifier = *input.pick(IDENTIFIERS);
             let data = if input.bool() {
@@ -526,7 +526,10 @@ impl Harness {
         let now = self.now;
         match op {
             Op::Open { origin, protocols } => {
-                self.open(ORIGINS[origin % ORIGINS.len()], PROTOCOLS[protocols % PROTOCOLS.len()]);
+                self.open(
+                    ORIGINS[origin % ORIGINS.len()],
+                    PROTOCOLS[protocols % PROTOCOLS.len()],
+                );
             }
             Op::Connect { identity } => {
                 if let Some(id) = self.open(Some("http://example.com"), PROTOCOLS[0]) {
@@ -762,7 +765,9 @@ impl Harness {
                         (BroadcastKind::Except(_), Some(except)) => {
                             self.server.broadcast_except(stream, &payload, except)
                         }
-                        (BroadcastKind::String, _) => self.server.broadcast_string(stream, &payload),
+                        (BroadcastKind::String, _) => {
+                            self.server.broadcast_string(stream, &payload)
+                        }
                     };
                     broadcast = Some((expected, delivery));
                 }
@@ -787,7 +792,10 @@ impl Harness {
                     expect.application.push((id, value.clone()));
                 }
                 let reached = self.server.send_frame_to_identity(identity, &text);
-                assert!(reached <= targets.len(), "send_frame_to_identity reached too many");
+                assert!(
+                    reached <= targets.len(),
+                    "send_frame_to_identity reached too many"
+                );
                 // Fewer only when a connection went past its bound (checked
                 // with the farewells below).
                 broadcast = Some((
@@ -917,13 +925,19 @@ impl Harness {
         if which < subs {
             let token = self.stale_subs.swap_remove(which);
             let result = match how % 3 {
-                0 => self
-                    .server
-                    .accept_subscription(token, SubscriptionAccept::new().stream("chat_lobby"), now),
+                0 => self.server.accept_subscription(
+                    token,
+                    SubscriptionAccept::new().stream("chat_lobby"),
+                    now,
+                ),
                 1 => self.server.reject_subscription(token, now),
                 _ => self.server.abandon_subscription(token, now),
             };
-            assert_eq!(result, Err(UsageError::StaleDecision), "decision on a stale subscription token");
+            assert_eq!(
+                result,
+                Err(UsageError::StaleDecision),
+                "decision on a stale subscription token"
+            );
         } else {
             let token = self.stale_conns.swap_remove(which - subs);
             let result = match how % 2 {
@@ -932,7 +946,11 @@ impl Harness {
                     .accept_connection(token, Identity::new("alice"), now),
                 _ => self.server.reject_connection(token, now),
             };
-            assert_eq!(result, Err(UsageError::StaleDecision), "decision on a stale connection token");
+            assert_eq!(
+                result,
+                Err(UsageError::StaleDecision),
+                "decision on a stale connection token"
+            );
         }
     }
 
@@ -953,7 +971,11 @@ impl Harness {
             assert_eq!(self.server.subscriptions(id).count(), 0);
             let unknown = Err(UsageError::UnknownConnection);
             let result = match how % 6 {
-                0 => self.server.handle_text(id, br#"{"command":"subscribe","identifier":"{\"channel\":\"X\"}"}"#, now),
+                0 => self.server.handle_text(
+                    id,
+                    br#"{"command":"subscribe","identifier":"{\"channel\":\"X\"}"}"#,
+                    now,
+                ),
                 1 => self.server.handle_binary(id, b"x", now),
                 2 => self.server.handle_written(id, 1),
                 3 => self.server.handle_close(id, now),
@@ -963,7 +985,10 @@ impl Harness {
             assert_eq!(result, unknown, "call with a closed connection's handle");
         } else {
             let id = self.ended_subs[which - conns];
-            assert_eq!(self.server.identifier(id).map(|i| i.as_str().to_owned()), None);
+            assert_eq!(
+                self.server.identifier(id).map(|i| i.as_str().to_owned()),
+                None
+            );
             assert_eq!(self.server.connection_of(id), None);
             assert!(self.server.streams_of(id).is_empty());
             let unknown = Err(UsageError::UnknownSubscription);
@@ -1065,10 +1090,21 @@ impl Harness {
                     pending,
                 } => {
                     let model = self.conn_model(connection);
-                    assert_eq!(model.state, ConnState::Open, "subscription on a connection not open");
-                    assert_eq!(Some(identity.as_str()), model.identity.as_deref(), "identity");
+                    assert_eq!(
+                        model.state,
+                        ConnState::Open,
+                        "subscription on a connection not open"
+                    );
+                    assert_eq!(
+                        Some(identity.as_str()),
+                        model.identity.as_deref(),
+                        "identity"
+                    );
                     let raw = identifier.as_str().to_owned();
-                    assert!(raw.len() <= self.limits.max_identifier_bytes, "identifier over the limit");
+                    assert!(
+                        raw.len() <= self.limits.max_identifier_bytes,
+                        "identifier over the limit"
+                    );
                     assert!(
                         identifier.param("channel").is_some_and(Value::is_string),
                         "identifier without a channel accepted"
@@ -1083,7 +1119,10 @@ impl Harness {
                         of_conn.iter().all(|s| s.live()),
                         "a second pending subscription on {connection}: commands must wait"
                     );
-                    assert!(of_conn.len() < self.limits.max_subscriptions, "too many subscriptions");
+                    assert!(
+                        of_conn.len() < self.limits.max_subscriptions,
+                        "too many subscriptions"
+                    );
                     let token = pending.take();
                     requested.insert((connection, raw.clone()));
                     self.subs.push(SubModel {
@@ -1095,9 +1134,9 @@ impl Harness {
                     });
                 }
                 Event::Perform(perform) => {
-                    let at = self
-                        .sub_pos(perform.subscription)
-                        .unwrap_or_else(|| panic!("perform on an unknown subscription: {perform:?}"));
+                    let at = self.sub_pos(perform.subscription).unwrap_or_else(|| {
+                        panic!("perform on an unknown subscription: {perform:?}")
+                    });
                     let sub = &self.subs[at];
                     assert!(sub.live(), "perform on a pending subscription");
                     assert_eq!(sub.conn, perform.connection);
@@ -1121,9 +1160,9 @@ impl Harness {
                     cause,
                     ..
                 } => {
-                    let at = self
-                        .sub_pos(subscription)
-                        .unwrap_or_else(|| panic!("unsubscribed an unknown subscription {subscription}"));
+                    let at = self.sub_pos(subscription).unwrap_or_else(|| {
+                        panic!("unsubscribed an unknown subscription {subscription}")
+                    });
                     let sub = self.subs.remove(at);
                     assert!(sub.live(), "Unsubscribed for a pending subscription");
                     assert_eq!(sub.conn, connection);
@@ -1136,7 +1175,9 @@ impl Harness {
                             ConnState::Closing,
                             "Disconnected cause on a connection not closing"
                         ),
-                        other => assert_eq!(Some(other), expect.unsubscribe_cause, "unsubscribe cause"),
+                        other => {
+                            assert_eq!(Some(other), expect.unsubscribe_cause, "unsubscribe cause")
+                        }
                     }
                 }
                 Event::StreamStarted(name) => {
@@ -1154,7 +1195,11 @@ impl Harness {
                 Event::CommandFailed { connection, error } => {
                     let _ = self.conn_model(connection);
                     let shown = error.to_string();
-                    assert!(shown.len() <= 1024, "error message of {} bytes", shown.len());
+                    assert!(
+                        shown.len() <= 1024,
+                        "error message of {} bytes",
+                        shown.len()
+                    );
                     if let CommandError::FrameTooLarge { len, limit } = error {
                         assert!(len > limit);
                     }
@@ -1165,7 +1210,11 @@ impl Harness {
                     reconnect,
                 } => {
                     let model = self.conn_model(connection);
-                    assert_ne!(model.state, ConnState::Closing, "{connection} disconnected twice");
+                    assert_ne!(
+                        model.state,
+                        ConnState::Closing,
+                        "{connection} disconnected twice"
+                    );
                     model.state = ConnState::Closing;
                     if let Some(token) = model.token.take() {
                         self.stale_conns.push(token);
@@ -1187,14 +1236,21 @@ impl Harness {
                     connection,
                     identity,
                 } => {
-                    assert_eq!(expect.closing, Some(connection), "Closed for a connection not closed by the host");
+                    assert_eq!(
+                        expect.closing,
+                        Some(connection),
+                        "Closed for a connection not closed by the host"
+                    );
                     let at = self
                         .conns
                         .iter()
                         .position(|c| c.id == connection)
                         .expect("known connection");
                     let model = self.conns.remove(at);
-                    assert_eq!(identity.as_ref().map(Identity::as_str), model.identity.as_deref());
+                    assert_eq!(
+                        identity.as_ref().map(Identity::as_str),
+                        model.identity.as_deref()
+                    );
                     if let Some(token) = model.token {
                         self.stale_conns.push(token);
                     }
@@ -1241,10 +1297,9 @@ impl Harness {
                         "welcome on {connection} not accepted now"
                     ),
                     ServerFrame::Ping(seconds) => {
-                        let (open, expected) = expect
-                            .pings
-                            .as_ref()
-                            .unwrap_or_else(|| panic!("ping outside a due timeout on {connection}"));
+                        let (open, expected) = expect.pings.as_ref().unwrap_or_else(|| {
+                            panic!("ping outside a due timeout on {connection}")
+                        });
                         assert_eq!(seconds, *expected, "ping seconds");
                         assert!(open.contains(&connection), "ping to {connection}, not open");
                         assert!(pinged.insert(connection), "two pings on {connection}");
@@ -1259,7 +1314,10 @@ impl Harness {
                         expect.confirmed.remove(at);
                         // Transmissions of `subscribed` come first.
                         assert!(
-                            expect.messages.iter().all(|(c, i, _, _)| (c, i) != (&key.0, &key.1)),
+                            expect
+                                .messages
+                                .iter()
+                                .all(|(c, i, _, _)| (c, i) != (&key.0, &key.1)),
                             "confirmation before the subscription's transmissions"
                         );
                     }
@@ -1317,7 +1375,10 @@ impl Harness {
         farewell_keys.sort();
         let mut disconnect_keys = disconnecting.clone();
         disconnect_keys.sort();
-        assert_eq!(farewell_keys, disconnect_keys, "farewell frames against Disconnecting events");
+        assert_eq!(
+            farewell_keys, disconnect_keys,
+            "farewell frames against Disconnecting events"
+        );
         let overflowed: BTreeSet<ConnectionId> = disconnecting
             .iter()
             .filter(|(_, reason, _)| reason == "too_slow")
@@ -1351,54 +1412,64 @@ impl Harness {
         }
 
         // Broadcasts reach exactly the model's subscribers.
-        match broadcast {
-            Some((expected, delivery)) => {
-                if let Some(targets) = &expected.targets {
-                    let missed = targets.iter().filter(|c| excused(c)).count();
-                    assert_eq!(delivery.recipients + missed, targets.len(), "send_frame_to_identity reach");
-                }
-                if let Some(encoded) = expected.encoded {
-                    assert_eq!(delivery.encoded, encoded, "frames encoded: one per identifier and mode");
-                }
-                if let Some(skipped) = expected.skipped {
-                    assert_eq!(delivery.skipped_invalid_json, skipped, "skipped for invalid JSON");
-                }
-                let mut recipients = 0;
-                let conns: BTreeSet<ConnectionId> = expected
-                    .frames
-                    .keys()
-                    .chain(messages.keys())
-                    .copied()
-                    .collect();
-                for c in conns {
-                    let mut want: Vec<(String, Value, Option<String>)> =
-                        expected.frames.get(&c).cloned().unwrap_or_default();
-                    let got: Vec<(String, Value, String)> = messages.remove(&c).unwrap_or_default();
-                    recipients += got.len();
-                    for (identifier, message, raw) in &got {
-                        let at = want
-                            .iter()
-                            .position(|(i, m, _)| i == identifier && m == message)
-                            .unwrap_or_else(|| {
-                                panic!("broadcast frame {identifier} {message} on {c} not expected (expected {want:?})")
-                            });
-                        let (_, _, exact) = want.remove(at);
-                        if let Some(exact) = exact {
-                            assert_eq!(raw, &exact, "broadcast payload spliced as given");
-                        }
-                    }
-                    assert!(
-                        want.is_empty() || excused(&c),
-                        "broadcast frames {want:?} missing on {c}"
-                    );
-                }
-                if expected.targets.is_none() {
-                    assert_eq!(delivery.recipients, recipients, "Delivery::recipients");
-                }
+        if let Some((expected, delivery)) = broadcast {
+            if let Some(targets) = &expected.targets {
+                let missed = targets.iter().filter(|c| excused(c)).count();
+                assert_eq!(
+                    delivery.recipients + missed,
+                    targets.len(),
+                    "send_frame_to_identity reach"
+                );
             }
-            None => {}
+            if let Some(encoded) = expected.encoded {
+                assert_eq!(
+                    delivery.encoded, encoded,
+                    "frames encoded: one per identifier and mode"
+                );
+            }
+            if let Some(skipped) = expected.skipped {
+                assert_eq!(
+                    delivery.skipped_invalid_json, skipped,
+                    "skipped for invalid JSON"
+                );
+            }
+            let mut recipients = 0;
+            let conns: BTreeSet<ConnectionId> = expected
+                .frames
+                .keys()
+                .chain(messages.keys())
+                .copied()
+                .collect();
+            for c in conns {
+                let mut want: Vec<(String, Value, Option<String>)> =
+                    expected.frames.get(&c).cloned().unwrap_or_default();
+                let got: Vec<(String, Value, String)> = messages.remove(&c).unwrap_or_default();
+                recipients += got.len();
+                for (identifier, message, raw) in &got {
+                    let at = want
+                        .iter()
+                        .position(|(i, m, _)| i == identifier && m == message)
+                        .unwrap_or_else(|| {
+                            panic!("broadcast frame {identifier} {message} on {c} not expected (expected {want:?})")
+                        });
+                    let (_, _, exact) = want.remove(at);
+                    if let Some(exact) = exact {
+                        assert_eq!(raw, &exact, "broadcast payload spliced as given");
+                    }
+                }
+                assert!(
+                    want.is_empty() || excused(&c),
+                    "broadcast frames {want:?} missing on {c}"
+                );
+            }
+            if expected.targets.is_none() {
+                assert_eq!(delivery.recipients, recipients, "Delivery::recipients");
+            }
         }
-        assert!(messages.is_empty(), "unexpected message frames {messages:?}");
+        assert!(
+            messages.is_empty(),
+            "unexpected message frames {messages:?}"
+        );
 
         self.check_model();
     }
@@ -1406,14 +1477,29 @@ impl Harness {
     /// The core's queries against the model.
     fn check_model(&mut self) {
         let deadline = self.server.poll_timeout();
-        assert!(deadline >= self.last_deadline, "poll_timeout went back in time");
+        assert!(
+            deadline >= self.last_deadline,
+            "poll_timeout went back in time"
+        );
         self.last_deadline = deadline;
 
         self.wire.check_queued(&self.server);
-        assert_eq!(self.server.connection_count(), self.conns.len(), "connection_count");
-        assert_eq!(self.server.subscription_count(), self.subs.len(), "subscription_count");
+        assert_eq!(
+            self.server.connection_count(),
+            self.conns.len(),
+            "connection_count"
+        );
+        assert_eq!(
+            self.server.subscription_count(),
+            self.subs.len(),
+            "subscription_count"
+        );
         for conn in &self.conns {
-            assert_eq!(self.server.is_open(conn.id), conn.state == ConnState::Open, "is_open");
+            assert_eq!(
+                self.server.is_open(conn.id),
+                conn.state == ConnState::Open,
+                "is_open"
+            );
             assert!(self.server.contains(conn.id));
             let identity = if conn.state == ConnState::Pending {
                 None
@@ -1421,7 +1507,11 @@ impl Harness {
                 conn.identity.as_deref()
             };
             if conn.state != ConnState::Closing {
-                assert_eq!(self.server.identity(conn.id).map(Identity::as_str), identity, "identity");
+                assert_eq!(
+                    self.server.identity(conn.id).map(Identity::as_str),
+                    identity,
+                    "identity"
+                );
             }
             let mut core: Vec<(SubscriptionId, String, bool)> = self
                 .server
@@ -1462,7 +1552,10 @@ impl Harness {
         assert_eq!(self.server.stream_count(), per_stream.len(), "stream_count");
         let reported: Vec<&str> = self.streams.iter().map(String::as_str).collect();
         let model: Vec<&str> = per_stream.keys().copied().collect();
-        assert_eq!(reported, model, "StreamStarted/StreamStopped against the model's streams");
+        assert_eq!(
+            reported, model,
+            "StreamStarted/StreamStopped against the model's streams"
+        );
         for name in STREAMS {
             assert_eq!(
                 self.server.subscriber_count(name),

@@ -61,8 +61,7 @@ macro_rules! fuzz_target {
         mod committed {
             #[test]
             fn corpus_and_regressions_replay() {
-                let count = $crate::replay::committed(env!("CARGO_BIN_NAME"), $run);
-                assert!(count > 0, "no committed inputs for {}", env!("CARGO_BIN_NAME"));
+                $crate::replay::committed(env!("CARGO_BIN_NAME"), $run);
             }
         }
     };

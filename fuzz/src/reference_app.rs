@@ -39,7 +39,12 @@ const PATHS: &[&str] = &[
     "/cable?token=a%20b+c&token=carol",
 ];
 
-const AUTHORIZATION: &[Option<&str>] = &[None, Some("Bearer dave"), Some("bearer   bad"), Some("Token x")];
+const AUTHORIZATION: &[Option<&str>] = &[
+    None,
+    Some("Bearer dave"),
+    Some("bearer   bad"),
+    Some("Token x"),
+];
 
 const ORIGINS: &[Option<&str>] = &[
     Some("http://127.0.0.1:28080"),
@@ -78,7 +83,15 @@ const ACTIONS: &[&str] = &[
     "nope",
 ];
 
-const STREAMS: &[&str] = &["chat_lobby", "chat_r1", "raw_x", "feed_a", "feed_b", "bench_all", "notification:alice"];
+const STREAMS: &[&str] = &[
+    "chat_lobby",
+    "chat_r1",
+    "raw_x",
+    "feed_a",
+    "feed_b",
+    "bench_all",
+    "notification:alice",
+];
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
@@ -151,7 +164,10 @@ impl Driver {
                     self.conns.push(id);
                     self.live.insert(id, BTreeSet::new());
                     match self.app.authenticate(path, authorization) {
-                        Some(identity) => self.server.accept_connection(incoming.pending, identity, now),
+                        Some(identity) => {
+                            self.server
+                                .accept_connection(incoming.pending, identity, now)
+                        }
                         None => self.server.reject_connection(incoming.pending, now),
                     }
                     .expect("deciding a new connection");
@@ -160,13 +176,17 @@ impl Driver {
             2..=6 => {
                 if let Some(id) = self.conn(input.below(256)) {
                     let frame = frame(input);
-                    self.server.handle_text(id, &frame, now).expect("a known connection");
+                    self.server
+                        .handle_text(id, &frame, now)
+                        .expect("a known connection");
                 }
             }
             7 => {
                 if let Some(id) = self.conn(input.below(256)) {
                     let len = input.below(256);
-                    self.server.handle_binary(id, &vec![1; len], now).expect("a known connection");
+                    self.server
+                        .handle_binary(id, &vec![1; len], now)
+                        .expect("a known connection");
                 }
             }
             8 => {
@@ -184,9 +204,16 @@ impl Driver {
             _ => {
                 let path = match input.below(8) {
                     0 => format!("/broadcast?stream={}&text=hi", input.pick(STREAMS)),
-                    1 => format!("/broadcast?stream={}&text={}&raw", input.pick(STREAMS), input.text(32)),
+                    1 => format!(
+                        "/broadcast?stream={}&text={}&raw",
+                        input.pick(STREAMS),
+                        input.text(32)
+                    ),
                     2 => "/notify?user=alice&text=%3Cb%3E".to_owned(),
-                    3 => format!("/disconnect?user={}", input.pick(&["alice", "bob", "anonymous", "nobody"])),
+                    3 => format!(
+                        "/disconnect?user={}",
+                        input.pick(&["alice", "bob", "anonymous", "nobody"])
+                    ),
                     4 => "/restart".to_owned(),
                     5 => "/stats".to_owned(),
                     _ => input.text(64),
@@ -205,17 +232,25 @@ impl Driver {
         }
         let messages = self.settle();
         if let Some(expected) = expected_recipients {
-            assert_eq!(messages, expected, "a broadcast reaches every subscriber of its stream");
+            assert_eq!(
+                messages, expected,
+                "a broadcast reaches every subscriber of its stream"
+            );
         }
         self.check();
     }
 
     fn close(&mut self, id: ConnectionId) {
-        self.server.handle_close(id, self.now).expect("a known connection");
+        self.server
+            .handle_close(id, self.now)
+            .expect("a known connection");
         self.conns.retain(|&c| c != id);
         self.settle();
         let left = self.live.remove(&id).unwrap_or_default();
-        assert!(left.is_empty(), "{id} closed with subscriptions {left:?} not ended");
+        assert!(
+            left.is_empty(),
+            "{id} closed with subscriptions {left:?} not ended"
+        );
         self.closing.remove(&id);
         self.wire.forget(id);
     }
@@ -254,7 +289,9 @@ impl Driver {
                                     "message for {identifier} on {c}, not subscribed"
                                 );
                             }
-                            ServerFrame::Application(v) => panic!("the reference app sends no whole frames: {v}"),
+                            ServerFrame::Application(v) => {
+                                panic!("the reference app sends no whole frames: {v}")
+                            }
                             _ => {}
                         }
                     }
@@ -266,7 +303,9 @@ impl Driver {
             // The host writes everything at once.
             for c in written.keys() {
                 let queued = self.wire.queued(*c);
-                self.server.handle_written(*c, queued).expect("a known connection");
+                self.server
+                    .handle_written(*c, queued)
+                    .expect("a known connection");
                 self.wire.written(*c, queued);
             }
             let events: Vec<Event> = std::iter::from_fn(|| self.server.poll_event()).collect();
@@ -287,7 +326,10 @@ impl Driver {
                         );
                     }
                     Event::Closed { connection, .. } => {
-                        assert!(!self.conns.contains(connection), "Closed for an open connection");
+                        assert!(
+                            !self.conns.contains(connection),
+                            "Closed for an open connection"
+                        );
                     }
                     _ => {}
                 }
@@ -298,7 +340,10 @@ impl Driver {
 
     fn check(&mut self) {
         let deadline = self.server.poll_timeout();
-        assert!(deadline >= self.last_deadline, "poll_timeout went back in time");
+        assert!(
+            deadline >= self.last_deadline,
+            "poll_timeout went back in time"
+        );
         self.last_deadline = deadline;
         self.wire.check_queued(&self.server);
         let mut subscriptions = 0;
@@ -311,7 +356,10 @@ impl Driver {
                 .filter(|(_, _, live)| *live)
                 .map(|(_, i, _)| i.as_str().to_owned())
                 .collect();
-            assert_eq!(live, self.live[&c], "the core's subscriptions of {c} against the client's");
+            assert_eq!(
+                live, self.live[&c],
+                "the core's subscriptions of {c} against the client's"
+            );
             assert!(
                 live.len() == subs.len(),
                 "a subscription of {c} is still pending after the app decided"
@@ -320,12 +368,25 @@ impl Driver {
                 assert!(subs.is_empty(), "closing {c} keeps subscriptions");
             }
             for (id, _, _) in &subs {
-                streams.extend(self.server.streams_of(*id).into_iter().map(|s| s.as_str().to_owned()));
+                streams.extend(
+                    self.server
+                        .streams_of(*id)
+                        .into_iter()
+                        .map(|s| s.as_str().to_owned()),
+                );
             }
         }
-        assert_eq!(self.server.subscription_count(), subscriptions, "subscription_count");
+        assert_eq!(
+            self.server.subscription_count(),
+            subscriptions,
+            "subscription_count"
+        );
         assert_eq!(self.server.stream_count(), streams.len(), "stream_count");
-        assert_eq!(self.server.connection_count(), self.conns.len(), "connection_count");
+        assert_eq!(
+            self.server.connection_count(),
+            self.conns.len(),
+            "connection_count"
+        );
     }
 
     fn finish(mut self) {

@@ -40,7 +40,10 @@ pub fn replay_file(path: &Path, run: fn(&[u8])) {
 /// inputs ran.
 pub fn committed(target: &str, run: fn(&[u8])) -> usize {
     let dir = fuzz_dir();
-    let inputs = files(&[dir.join("corpus").join(target), dir.join("regressions").join(target)]);
+    let inputs = files(&[
+        dir.join("corpus").join(target),
+        dir.join("regressions").join(target),
+    ]);
     for path in &inputs {
         replay_file(path, run);
     }

@@ -36,11 +36,18 @@ pub fn run(data: &[u8]) {
     let written = transcript.to_jsonl();
     let again = Transcript::parse(&written)
         .unwrap_or_else(|e| panic!("a written transcript does not parse ({e}):\n{written}"));
-    assert_eq!(again.events.len(), transcript.events.len(), "events lost in writing");
+    assert_eq!(
+        again.events.len(),
+        transcript.events.len(),
+        "events lost in writing"
+    );
     for (a, b) in again.events.iter().zip(&transcript.events) {
         assert_eq!(a.client, b.client, "client changed in writing");
         assert_eq!(a.kind, b.kind, "event changed in writing");
-        assert!((a.t_ms - b.t_ms).abs() <= 0.05 + b.t_ms.abs() * 1e-12, "time changed in writing");
+        assert!(
+            (a.t_ms - b.t_ms).abs() <= 0.05 + b.t_ms.abs() * 1e-12,
+            "time changed in writing"
+        );
     }
     assert_eq!(again.to_jsonl(), written, "writing is not stable");
     let _ = transcript.clients();

@@ -100,10 +100,9 @@ impl Wire {
         while i < transmits.len() {
             let Transmit { connection, frame } = &transmits[i];
             let connection = *connection;
-            let state = self
-                .conns
-                .get_mut(&connection)
-                .unwrap_or_else(|| panic!("frame for unknown or closed connection {connection}: {frame:?}"));
+            let state = self.conns.get_mut(&connection).unwrap_or_else(|| {
+                panic!("frame for unknown or closed connection {connection}: {frame:?}")
+            });
             assert!(
                 !state.closed,
                 "frame after the close on {connection}: {frame:?}"
@@ -123,7 +122,11 @@ impl Wire {
                             panic!("close after a frame that is not a disconnect on {connection}: {classified:?}");
                         };
                         if let Some(Transmit {
-                            frame: Frame::Close { code, reason: close_reason },
+                            frame:
+                                Frame::Close {
+                                    code,
+                                    reason: close_reason,
+                                },
                             ..
                         }) = transmits.get(i + 1)
                         {
