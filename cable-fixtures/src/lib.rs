@@ -8,6 +8,8 @@
 //! - [`core_target`]: the same against the sans-IO core in virtual time.
 //! - [`corpus`]: finding transcripts on disk.
 //! - [`reference_app`]: the reference app of `../shared/refserver/config.ru` on `cable-proto`.
+//! - [`shootout`]: the websocket-shootout broadcast benchmark against a live server.
+//! - [`floor`]: a bare WebSocket broadcast server with no protocol, the shootout's floor.
 //!
 //! The `cable-fixtures` binary ties them together; see the crate's README.
 
@@ -15,8 +17,10 @@ pub mod compare;
 pub mod core_target;
 pub mod corpus;
 pub mod deviations;
+pub mod floor;
 pub mod live;
 pub mod reference_app;
+pub mod shootout;
 pub mod transcript;
 
 pub use compare::{compare, Mismatch};

@@ -31,6 +31,18 @@ enum Command {
     /// Drive a live server with the client side of scripts or transcripts and write fresh
     /// transcripts of what it answered.
     Record(RecordArgs),
+    /// The websocket-shootout broadcast benchmark against a live server's BenchmarkChannel.
+    ///
+    /// Connects --clients clients, subscribes each to `{"channel":"BenchmarkChannel"}`, sends
+    /// --samples broadcasts (--concurrent at a time) from random clients, times the round trip
+    /// to each sender's `broadcastResult` and counts the deliveries that never arrived.
+    /// Prints a summary, then one JSON line. Exits 1 if anything was lost or timed out.
+    Shootout(ShootoutArgs),
+    /// The floor: a bare WebSocket broadcast server with no Action Cable protocol, for the
+    /// shootout (see the `floor` module for what it does and does not do).
+    ///
+    /// Prints `floor listening on ws://ADDR/cable` and serves until interrupted.
+    Floor(FloorArgs),
 }
 
 #[derive(Args)]
@@ -88,6 +100,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay(args),
         Command::Record(args) => record(args),
+        Command::Shootout(args) => shootout(args),
+        Command::Floor(args) => floor(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -204,4 +218,124 @@ fn record(args: RecordArgs) -> Result<bool, Error> {
     }
     println!("{recorded} recorded, {failed} failed");
     Ok(failed == 0)
+}
+
+#[derive(Args)]
+struct ShootoutArgs {
+    /// The server, `ws://127.0.0.1:PORT/cable` (loopback only).
+    #[arg(long)]
+    url: String,
+    /// Clients to connect and subscribe (N).
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Broadcasts to send (K).
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// Broadcasts in flight at a time (C).
+    #[arg(long, default_value_t = 4)]
+    concurrent: usize,
+    /// Broadcasts sent first and not measured (warm-up).
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// Length of the padding string in each payload, bytes.
+    #[arg(long, default_value_t = 200)]
+    payload_padding: usize,
+    /// The server's process id: report its resident memory (VmRSS).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Connect and subscribe only, measure memory per connection, send no broadcasts.
+    #[arg(long)]
+    idle_only: bool,
+    /// Seed of the PRNG that picks the senders.
+    #[arg(long, default_value_t = 0x5eed)]
+    seed: u64,
+    /// Connections being opened at a time.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// How long one connection may take to open and be confirmed, ms.
+    #[arg(long, default_value_t = 30_000)]
+    connect_timeout_ms: u64,
+    /// How long a broadcast may wait for its result before it counts as lost, ms.
+    #[arg(long, default_value_t = 10_000)]
+    sample_timeout_ms: u64,
+    /// After the last result, how long to wait for outstanding deliveries, ms.
+    #[arg(long, default_value_t = 3_000)]
+    drain_ms: u64,
+    /// With --pid: the pause after the last confirmation before reading the memory, ms.
+    #[arg(long, default_value_t = 2_000)]
+    settle_ms: u64,
+    /// The bound on the whole run, seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_s: u64,
+    /// Worker threads of the client (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct FloorArgs {
+    /// Address to listen on (loopback only; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:28090")]
+    listen: std::net::SocketAddr,
+}
+
+/// Runs one shootout; returns whether nothing was lost.
+fn shootout(args: ShootoutArgs) -> Result<bool, Error> {
+    use cable_fixtures::shootout::{self, ShootoutOptions};
+    let mut opts = ShootoutOptions::new(LiveTarget::parse(&args.url)?);
+    opts.clients = args.clients;
+    opts.samples = args.samples;
+    opts.concurrent = args.concurrent;
+    opts.warmup = args.warmup;
+    opts.payload_padding = args.payload_padding;
+    opts.pid = args.pid;
+    opts.idle_only = args.idle_only;
+    opts.seed = args.seed;
+    opts.connect_concurrency = args.connect_concurrency;
+    opts.connect_timeout = Duration::from_millis(args.connect_timeout_ms);
+    opts.sample_timeout = Duration::from_millis(args.sample_timeout_ms);
+    opts.drain = Duration::from_millis(args.drain_ms);
+    opts.settle = Duration::from_millis(args.settle_ms);
+    opts.timeout = Duration::from_secs(args.timeout_s);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let rt = builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Live(format!("cannot start the runtime: {e}")))?;
+    let report = rt.block_on(shootout::run(&opts))?;
+    print!("{report}");
+    println!(
+        "{}",
+        serde_json::to_string(&report).map_err(|e| Error::Live(e.to_string()))?
+    );
+    Ok(!report.timed_out
+        && report.missing == 0
+        && report.lost_results == 0
+        && report.send_errors == 0
+        && report.connect_failures == 0)
+}
+
+/// Serves the floor until interrupted.
+fn floor(args: FloorArgs) -> Result<bool, Error> {
+    use cable_fixtures::floor;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let listener = floor::bind(args.listen)
+            .await
+            .map_err(|e| Error::Usage(format!("--listen {}: {e}", args.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Live(e.to_string()))?;
+        println!("floor listening on ws://{addr}/cable");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            () = floor::serve(listener) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(true)
+    })
 }
