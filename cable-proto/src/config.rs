@@ -82,6 +82,13 @@ pub struct Config {
     pub origins: OriginPolicy,
     /// Bounds on what a peer can make the core hold.
     pub limits: Limits,
+    /// Hold a subscription's confirmation until every stream it started is
+    /// subscribed upstream ([`Server::stream_ready`](crate::Server::stream_ready)),
+    /// as Rails does with its Redis and PostgreSQL adapters: then a broadcast
+    /// published after the client saw the confirmation is never lost. The
+    /// connection's later commands wait too. Off by default (the in-memory
+    /// hub is always ready).
+    pub confirm_when_streams_ready: bool,
     /// Seed of the hash used for the core's indices. Choose it at random in
     /// the host (the core never draws randomness itself) to keep peers from
     /// crafting colliding identifiers or stream names.
@@ -95,6 +102,7 @@ impl Default for Config {
             protocols: vec![PROTOCOL_V1_JSON.to_owned(), PROTOCOL_UNSUPPORTED.to_owned()],
             origins: OriginPolicy::default(),
             limits: Limits::default(),
+            confirm_when_streams_ready: false,
             hash_seed: 0,
         }
     }

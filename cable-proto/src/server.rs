@@ -116,6 +116,8 @@ struct Sub {
     conn: u32,
     ident: u32,
     live: bool,
+    /// Streams not yet ready that this subscription's confirmation waits for.
+    waiting: u8,
     /// Exactly sized: streams change rarely, subscriptions are many.
     memberships: Box<[Membership]>,
 }
@@ -130,6 +132,8 @@ struct IdentEntry {
 struct StreamEntry {
     name: StreamName,
     groups: Vec<u32>,
+    /// Subscribed upstream (always, unless `Config::confirm_when_streams_ready`).
+    ready: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -425,6 +429,11 @@ impl Server {
     ) -> Result<(), UsageError> {
         self.conn(connection)?;
         let index = connection.index;
+        if let Some(conn) = self.conns.get_mut(index) {
+            // Nothing of this connection is handled any more.
+            conn.state = ConnState::Closing;
+            conn.held = None;
+        }
         self.forget_identity(index);
         self.drop_subscriptions(index, UnsubscribeCause::ConnectionClosed);
         if let Some(conn) = self.conns.remove(index) {
@@ -480,16 +489,91 @@ impl Server {
             let bytes = frame::message_from_literal(literal, message.as_bytes());
             self.push(conn, bytes);
         }
-        let confirm = frame::confirm(self.identifier_of(ident));
-        self.push(conn, confirm);
         if let Some(sub) = self.subs.get_mut(sub_index) {
             sub.live = true;
         }
         for (stream, mode) in accept.streams {
             self.add_membership(sub_index, stream, mode);
         }
-        self.resume(conn);
+        let waiting = self.unready_streams_of(sub_index);
+        if let Some(sub) = self.subs.get_mut(sub_index) {
+            sub.waiting = waiting;
+        }
+        if waiting == 0 {
+            self.confirm(sub_index);
+        }
         Ok(())
+    }
+
+    /// The host subscribed to `stream` upstream (its Redis `SUBSCRIBE` was
+    /// answered): with [`Config::confirm_when_streams_ready`], the
+    /// subscriptions whose confirmation waited for it are confirmed, and
+    /// their connections' commands go on. Unknown or ready streams: no-op.
+    pub fn stream_ready(&mut self, stream: &str) {
+        let Some(&stream_index) = self.stream_index.get(stream) else {
+            return;
+        };
+        let Some(entry) = self.streams.get_mut(stream_index) else {
+            return;
+        };
+        if entry.ready {
+            return;
+        }
+        entry.ready = true;
+        let waiting: Vec<u32> = entry
+            .groups
+            .iter()
+            .filter_map(|&g| self.groups.get(g))
+            .flat_map(|g| g.members.iter().map(|m| m.sub))
+            .filter(|&sub| self.subs.get(sub).is_some_and(|s| s.waiting > 0))
+            .collect();
+        for sub in waiting {
+            self.one_stream_settled(sub);
+        }
+    }
+
+    /// Counts the distinct streams of a subscription that are not ready.
+    fn unready_streams_of(&self, sub: u32) -> u8 {
+        let Some(entry) = self.subs.get(sub) else {
+            return 0;
+        };
+        let mut unready: Vec<u32> = entry
+            .memberships
+            .iter()
+            .filter_map(|m| self.groups.get(m.group))
+            .map(|g| g.stream)
+            .filter(|&s| self.streams.get(s).is_some_and(|s| !s.ready))
+            .collect();
+        unready.sort_unstable();
+        unready.dedup();
+        u8::try_from(unready.len()).unwrap_or(u8::MAX)
+    }
+
+    /// A stream the subscription's confirmation waited for is ready (or no
+    /// longer one of its streams).
+    fn one_stream_settled(&mut self, sub: u32) {
+        let Some(entry) = self.subs.get_mut(sub) else {
+            return;
+        };
+        if entry.waiting == 0 {
+            return;
+        }
+        entry.waiting -= 1;
+        if entry.waiting == 0 {
+            self.confirm(sub);
+            self.flush_overflow();
+        }
+    }
+
+    /// Queues `confirm_subscription` and lets the connection's commands go on.
+    fn confirm(&mut self, sub: u32) {
+        let Some(entry) = self.subs.get(sub) else {
+            return;
+        };
+        let conn = entry.conn;
+        let confirm = frame::confirm(self.identifier_of(entry.ident));
+        self.push(conn, confirm);
+        self.resume(conn);
     }
 
     /// Refuse a pending subscription (Rails' `reject`): queue
@@ -1026,6 +1110,7 @@ impl Server {
             conn: index,
             ident,
             live: false,
+            waiting: 0,
             memberships: Box::default(),
         });
         let Some(conn) = self.conns.get_mut(index) else {
@@ -1170,6 +1255,9 @@ impl Server {
                 cause,
             });
         }
+        if let Some(sub) = self.subs.get_mut(index) {
+            sub.waiting = 0; // going away: no confirmation
+        }
         self.clear_memberships(index);
         self.subs.remove(index);
         if let Some(c) = self.conns.get_mut(conn) {
@@ -1218,6 +1306,7 @@ impl Server {
                 let (s, _) = self.streams.insert(StreamEntry {
                     name: stream.clone(),
                     groups: Vec::new(),
+                    ready: !self.config.confirm_when_streams_ready,
                 });
                 self.stream_index.insert(stream.clone(), s);
                 self.events.push_back(Event::StreamStarted(stream));
@@ -1260,6 +1349,17 @@ impl Server {
             return;
         };
         let pos = swap_remove_exact(&mut entry.memberships, at).pos;
+        let waiting = entry.waiting > 0;
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let stream_index = g.stream;
+        if waiting
+            && self.streams.get(stream_index).is_some_and(|s| !s.ready)
+            && self.unready_streams_of(sub) < self.subs.get(sub).map_or(0, |s| s.waiting)
+        {
+            self.one_stream_settled(sub);
+        }
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };

@@ -437,3 +437,95 @@ fn pings_count_against_the_bound_so_a_dead_peer_is_found() {
     assert!(closed);
     assert!(!host.server.is_open(conn));
 }
+
+fn ready_host() -> Host {
+    Host::with_config(Config {
+        origins: OriginPolicy::allow_any(),
+        confirm_when_streams_ready: true,
+        ..Config::default()
+    })
+}
+
+fn request(
+    host: &mut Host,
+    conn: cable_proto::ConnectionId,
+    identifier: &str,
+) -> cable_proto::PendingSubscription {
+    host.send(conn, &subscribe(identifier));
+    match host.events().pop() {
+        Some(Event::SubscriptionRequested { pending, .. }) => pending.take(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn confirmation_waits_for_new_streams_to_be_ready_upstream() {
+    let mut host = ready_host();
+    let a = host.connect("alice");
+    let pending = request(&mut host, a, CHAT);
+    host.send(a, &message(CHAT, r#"{"action":"whoami"}"#));
+    let accept = cable_proto::SubscriptionAccept::new()
+        .transmit(JsonText::string("early"))
+        .stream("chat_r1")
+        .stream("chat_all");
+    host.server
+        .accept_subscription(pending, accept, host.now)
+        .unwrap();
+    // Transmissions go at once; the confirmation waits for both streams.
+    assert_eq!(texts(host.frames(a)), vec![data_frame(CHAT, r#""early""#)]);
+    assert_eq!(
+        host.events(),
+        vec![
+            Event::StreamStarted("chat_r1".into()),
+            Event::StreamStarted("chat_all".into())
+        ],
+        "the message waits behind the confirmation"
+    );
+    host.server.stream_ready("chat_r1");
+    assert!(host.all_frames().is_empty());
+    host.server.stream_ready("chat_all");
+    assert_eq!(texts(host.frames(a)), vec![confirm(CHAT)]);
+    assert!(matches!(&host.events()[..], [Event::Perform(p)] if &*p.action == "whoami"));
+    // A stream already ready confirms at once.
+    let b = host.connect("bob");
+    let pending = request(&mut host, b, CHAT);
+    host.server
+        .accept_subscription(
+            pending,
+            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            host.now,
+        )
+        .unwrap();
+    assert_eq!(texts(host.frames(b)), vec![confirm(CHAT)]);
+    // Ready twice, or unknown: no-op.
+    host.server.stream_ready("chat_r1");
+    host.server.stream_ready("nope");
+    assert!(host.all_frames().is_empty());
+}
+
+#[test]
+fn a_waiting_subscription_of_a_closed_connection_is_never_confirmed() {
+    let mut host = ready_host();
+    let a = host.connect("alice");
+    let pending = request(&mut host, a, CHAT);
+    host.send(a, &subscribe(CHAT_REORDERED));
+    host.server
+        .accept_subscription(
+            pending,
+            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            host.now,
+        )
+        .unwrap();
+    host.server.handle_close(a, host.now).unwrap();
+    let events = host.events();
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, Event::SubscriptionRequested { .. })),
+        "{events:?}"
+    );
+    assert!(host.all_frames().is_empty());
+    host.server.stream_ready("chat_r1");
+    assert!(host.all_frames().is_empty());
+    assert_eq!(host.server.subscription_count(), 0);
+}

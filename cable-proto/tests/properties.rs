@@ -78,6 +78,7 @@ enum Op {
     Written(usize, usize),
     Restart,
     DisconnectUser(usize),
+    Ready(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -102,6 +103,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (c.clone(), 0usize..400).prop_map(|(c, n)| Op::Written(c, n)),
         1 => Just(Op::Restart),
         1 => c.prop_map(Op::DisconnectUser),
+        2 => (0usize..STREAMS.len()).prop_map(Op::Ready),
     ]
 }
 
@@ -129,7 +131,7 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
+    fn new(confirm_when_streams_ready: bool) -> Self {
         let limit = 600;
         let host = Host::with_config(Config {
             origins: OriginPolicy::allow_any(),
@@ -139,6 +141,7 @@ impl World {
                 on_hold_overflow: LimitAction::Disconnect { reconnect: true },
                 ..Limits::default()
             },
+            confirm_when_streams_ready,
             ..Config::default()
         });
         Self {
@@ -290,6 +293,7 @@ impl World {
                 let _ = self.host.server.handle_written(id, n);
             }
             Op::Restart => self.host.server.restart(now),
+            Op::Ready(s) => self.host.server.stream_ready(STREAMS[s]),
             Op::DisconnectUser(u) => {
                 let _ = self
                     .host
@@ -439,8 +443,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_sequence_keeps_the_invariants(ops in proptest::collection::vec(op(), 0..120)) {
-        let mut world = World::new();
+    fn any_sequence_keeps_the_invariants(
+        ops in proptest::collection::vec(op(), 0..120),
+        confirm_when_streams_ready in any::<bool>(),
+    ) {
+        let mut world = World::new(confirm_when_streams_ready);
         for op in ops {
             world.apply(op);
         }
