@@ -3,7 +3,7 @@
 //! through one channel of [`CoreInput`]s; it answers with frames on each
 //! connection's outbound channel. No locks on the hot path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -111,16 +111,6 @@ struct Slot {
     outbound: mpsc::UnboundedSender<Outbound>,
 }
 
-/// Frames of a connection held back until the upstream subscriptions of a
-/// subscription's new streams are in place, so that, as with Rails' Redis
-/// adapter, a broadcast published after the client saw the confirmation is
-/// delivered.
-struct Hold {
-    waiting: Vec<StreamName>,
-    frames: Vec<Outbound>,
-    since: Instant,
-}
-
 /// The state of the core task.
 pub(crate) struct Core {
     server: Server,
@@ -131,18 +121,22 @@ pub(crate) struct Core {
     /// once for all its recipients.
     last_text: Option<(Bytes, Utf8Bytes)>,
     shutdown_deadline: Option<Instant>,
-    /// Streams the upstream bridge has confirmed.
-    ready: HashSet<StreamName>,
-    /// Connections whose frames wait for upstream subscriptions.
-    holds: HashMap<ConnectionId, Hold>,
+    /// Streams started and not yet subscribed upstream, with their start
+    /// time: the core holds the confirmations of their first subscribers
+    /// (`confirm_when_streams_ready`) until the bridge answers, or
+    /// [`UPSTREAM_WAIT`] passes.
+    starting: HashMap<StreamName, Instant>,
 }
 
 impl Core {
     pub(crate) fn new(
-        config: cable_proto::Config,
+        mut config: cable_proto::Config,
         app: Box<dyn CableApp>,
         upstream: Option<mpsc::UnboundedSender<Upstream>>,
     ) -> Self {
+        // With an upstream bridge, confirm as Rails' Redis adapter does: once
+        // the stream is subscribed upstream.
+        config.confirm_when_streams_ready = upstream.is_some();
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -153,8 +147,7 @@ impl Core {
             upstream,
             last_text: None,
             shutdown_deadline: None,
-            ready: HashSet::new(),
-            holds: HashMap::new(),
+            starting: HashMap::new(),
         }
     }
 
@@ -162,7 +155,11 @@ impl Core {
     /// timeout passed) or until every sender of `inputs` is dropped.
     pub(crate) async fn run(mut self, mut inputs: mpsc::Receiver<CoreInput>) {
         loop {
-            let hold_deadline = self.holds.values().map(|h| h.since + UPSTREAM_WAIT).min();
+            let hold_deadline = self
+                .starting
+                .values()
+                .map(|&since| since + UPSTREAM_WAIT)
+                .min();
             let deadline = [
                 self.server.poll_timeout(),
                 self.shutdown_deadline,
@@ -191,7 +188,7 @@ impl Core {
                 () = sleep => {
                     let now = Instant::now();
                     self.server.handle_timeout(now);
-                    self.release_expired_holds(now);
+                    self.expire_upstream_waits(now);
                 }
             }
             self.drain(Instant::now());
@@ -250,20 +247,8 @@ impl Core {
                 tracing::info!(identity, reconnect, closed, "remote disconnect");
             }
             CoreInput::UpstreamReady(stream) => {
-                if self.server.subscriber_count(stream.as_str()) > 0 {
-                    self.ready.insert(stream.clone());
-                }
-                let released: Vec<ConnectionId> = self
-                    .holds
-                    .iter_mut()
-                    .filter_map(|(connection, hold)| {
-                        hold.waiting.retain(|s| *s != stream);
-                        hold.waiting.is_empty().then_some(*connection)
-                    })
-                    .collect();
-                for connection in released {
-                    self.release(connection);
-                }
+                self.starting.remove(&stream);
+                self.server.stream_ready(stream.as_str());
             }
             CoreInput::Control {
                 method,
@@ -345,7 +330,6 @@ impl Core {
     }
 
     fn close(&mut self, connection: ConnectionId, now: Instant) {
-        self.holds.remove(&connection);
         if self.server.handle_close(connection, now).is_ok() {
             tracing::debug!(%connection, "connection closed");
         }
@@ -367,19 +351,8 @@ impl Core {
             }
             while let Some(event) = self.server.poll_event() {
                 progressed = true;
-                let requested = match &event {
-                    Event::SubscriptionRequested {
-                        connection,
-                        pending,
-                        ..
-                    } => Some((*connection, pending.subscription())),
-                    _ => None,
-                };
-                self.observe(&event);
+                self.observe(&event, now);
                 self.app.handle_event(&mut self.server, event, now);
-                if let (Some(_), Some((connection, subscription))) = (&self.upstream, requested) {
-                    self.hold_for_upstream(connection, subscription, now);
-                }
             }
             if !progressed {
                 break;
@@ -388,70 +361,32 @@ impl Core {
         self.last_text = None;
     }
 
-    /// With an upstream bridge: if the app just accepted `subscription`
-    /// with streams the bridge has not confirmed yet, hold the connection's
-    /// frames (its confirmation first) until it has.
-    fn hold_for_upstream(
-        &mut self,
-        connection: ConnectionId,
-        subscription: cable_proto::SubscriptionId,
-        now: Instant,
-    ) {
-        let waiting: Vec<StreamName> = self
-            .server
-            .streams_of(subscription)
-            .into_iter()
-            .filter(|s| !self.ready.contains(s))
-            .collect();
-        if waiting.is_empty() {
-            return;
-        }
-        self.holds
-            .entry(connection)
-            .or_insert_with(|| Hold {
-                waiting: Vec::new(),
-                frames: Vec::new(),
-                since: now,
-            })
-            .waiting
-            .extend(waiting);
-    }
-
-    fn release(&mut self, connection: ConnectionId) {
-        let Some(hold) = self.holds.remove(&connection) else {
-            return;
-        };
-        if let Some(Some(slot)) = self.slots.get(connection.index() as usize) {
-            if slot.connection == connection {
-                for frame in hold.frames {
-                    let _ = slot.outbound.send(frame);
-                }
-            }
-        }
-    }
-
-    fn release_expired_holds(&mut self, now: Instant) {
-        let expired: Vec<ConnectionId> = self
-            .holds
+    /// Streams the bridge did not confirm in time: confirm their
+    /// subscribers anyway, as the bridge will subscribe when Redis is back.
+    fn expire_upstream_waits(&mut self, now: Instant) {
+        let expired: Vec<StreamName> = self
+            .starting
             .iter()
-            .filter(|(_, h)| now >= h.since + UPSTREAM_WAIT)
-            .map(|(c, _)| *c)
+            .filter(|(_, &since)| now >= since + UPSTREAM_WAIT)
+            .map(|(stream, _)| stream.clone())
             .collect();
-        for connection in expired {
-            tracing::warn!(%connection, "upstream subscription not confirmed in time: confirming anyway");
-            self.release(connection);
+        for stream in expired {
+            tracing::warn!(%stream, "upstream subscription not confirmed in time: confirming anyway");
+            self.starting.remove(&stream);
+            self.server.stream_ready(stream.as_str());
         }
     }
 
-    fn observe(&mut self, event: &Event) {
+    fn observe(&mut self, event: &Event, now: Instant) {
         match event {
             Event::StreamStarted(stream) => {
                 if let Some(upstream) = &self.upstream {
+                    self.starting.insert(stream.clone(), now);
                     let _ = upstream.send(Upstream::Subscribe(stream.clone()));
                 }
             }
             Event::StreamStopped(stream) => {
-                self.ready.remove(stream);
+                self.starting.remove(stream);
                 if let Some(upstream) = &self.upstream {
                     let _ = upstream.send(Upstream::Unsubscribe(stream.clone()));
                 }
@@ -500,10 +435,6 @@ impl Core {
             }
             Frame::Close { code, reason } => Outbound::Close { code, reason },
         };
-        if let Some(hold) = self.holds.get_mut(&transmit.connection) {
-            hold.frames.push(out);
-            return;
-        }
         let _ = slot.outbound.send(out);
     }
 }
