@@ -38,7 +38,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use cable_proto::handshake::OriginPattern;
+use cable_proto::handshake::{bearer_token, query_pairs, query_param, OriginPattern};
 use cable_proto::{
     Config, Event, Identity, JsonText, OriginPolicy, Perform, Server, StreamMode,
     SubscriptionAccept, SubscriptionId,
@@ -90,7 +90,7 @@ impl ReferenceApp {
         let mut token = query_param(path_and_query, "token").filter(|t| !is_blank(t));
         if token.is_none() {
             if let Some(auth) = authorization.filter(|a| !is_blank(a)) {
-                token = Some(strip_bearer(auth).to_owned());
+                token = Some(bearer_token(auth).to_owned());
             }
         }
         match token.as_deref() {
@@ -376,19 +376,6 @@ fn ruby_inspect(value: &Value) -> String {
     }
 }
 
-/// `Authorization` minus a leading `Bearer ` (any case), as
-/// `auth.sub(/\ABearer\s+/i, "")`.
-fn strip_bearer(auth: &str) -> &str {
-    if auth.len() > 6 && auth[..6].eq_ignore_ascii_case("bearer") {
-        let rest = &auth[6..];
-        let trimmed = rest.trim_start();
-        if trimmed.len() < rest.len() {
-            return trimmed;
-        }
-    }
-    auth
-}
-
 /// Ruby's `blank?` for a string: empty or whitespace only.
 fn is_blank(text: &str) -> bool {
     text.trim().is_empty()
@@ -396,47 +383,6 @@ fn is_blank(text: &str) -> bool {
 
 fn path_and_query_has(path_and_query: &str, name: &str) -> bool {
     query_pairs(path_and_query).any(|(k, _)| k == name)
-}
-
-/// The last value of a query parameter, decoded as Rack decodes it (`+` is a
-/// space, `%XX` a byte).
-pub fn query_param(path_and_query: &str, name: &str) -> Option<String> {
-    query_pairs(path_and_query)
-        .filter(|(k, _)| k == name)
-        .last()
-        .map(|(_, v)| v)
-}
-
-fn query_pairs(path_and_query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -471,13 +417,5 @@ mod tests {
         assert_eq!(ruby_to_s(Some(&json!("r1"))), "r1");
         assert_eq!(ruby_to_s(Some(&json!([1, "a", null]))), r#"[1, "a", nil]"#);
         assert_eq!(ruby_to_s(Some(&json!({"a": true}))), r#"{"a"=>true}"#);
-    }
-
-    #[test]
-    fn percent_decoding_is_total() {
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%41%42"), "AB");
     }
 }

@@ -177,6 +177,82 @@ pub fn negotiate_subprotocol<'s>(offered: &[&str], supported: &'s [String]) -> O
         .map(String::as_str)
 }
 
+/// The query parameters of a request target (`/cable?token=a&x=1`), decoded
+/// as Rack decodes them: `+` is a space, `%XX` a byte, an invalid escape is
+/// kept as it is, invalid UTF-8 is replaced.
+pub fn query_pairs(path_and_query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// The value of query parameter `name`; the last one wins when it repeats,
+/// as in Rack's `request.params`.
+///
+/// ```
+/// use cable_proto::handshake::query_param;
+/// assert_eq!(query_param("/cable?token=a%20b+c&x=1", "token").as_deref(), Some("a b c"));
+/// assert_eq!(query_param("/cable?token=x&token=y", "token").as_deref(), Some("y"));
+/// assert_eq!(query_param("/cable", "token"), None);
+/// ```
+pub fn query_param(path_and_query: &str, name: &str) -> Option<String> {
+    query_pairs(path_and_query)
+        .filter(|(k, _)| k == name)
+        .last()
+        .map(|(_, v)| v)
+}
+
+/// An `Authorization` header's value without its `Bearer ` scheme (any
+/// case, any run of whitespace), as Rails apps read it with
+/// `auth.sub(/\ABearer\s+/i, "")`; any other value is returned whole.
+///
+/// ```
+/// use cable_proto::handshake::bearer_token;
+/// assert_eq!(bearer_token("Bearer abc"), "abc");
+/// assert_eq!(bearer_token("bearer   abc"), "abc");
+/// assert_eq!(bearer_token("Token abc"), "Token abc");
+/// ```
+pub fn bearer_token(authorization: &str) -> &str {
+    match authorization.get(..6) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => {
+            let rest = &authorization[6..];
+            let token = rest.trim_start();
+            if token.len() < rest.len() {
+                token
+            } else {
+                authorization
+            }
+        }
+        _ => authorization,
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +262,15 @@ mod tests {
             "actioncable-v1-json".to_owned(),
             "actioncable-unsupported".to_owned(),
         ]
+    }
+
+    #[test]
+    fn percent_decoding_is_total() {
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%41%42+%e2%80%a8"), "AB \u{2028}");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 
     #[test]

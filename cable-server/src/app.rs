@@ -35,10 +35,10 @@ impl RequestInfo {
         self.header("authorization")
     }
 
-    /// The first value of query parameter `name`, percent-decoded (`+` is a
-    /// space, as in a form).
+    /// The value of query parameter `name`, percent-decoded (`+` is a
+    /// space; the last one wins when it repeats, as in Rack).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_param(&self.path_and_query, name)
+        cable_proto::handshake::query_param(&self.path_and_query, name)
     }
 
     /// The connection token, as the reference app reads it: the `token`
@@ -48,11 +48,7 @@ impl RequestInfo {
         if let Some(token) = self.query_param("token").filter(|t| !t.is_empty()) {
             return Some(token);
         }
-        let auth = self.authorization()?.trim();
-        let token = match auth.get(..7) {
-            Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => auth[7..].trim_start(),
-            _ => auth,
-        };
+        let token = cable_proto::handshake::bearer_token(self.authorization()?.trim());
         (!token.is_empty()).then(|| token.to_owned())
     }
 }
@@ -214,44 +210,6 @@ impl CableApp for PubSubApp {
     }
 }
 
-/// The first value of query parameter `name` in `path_and_query`,
-/// percent-decoded.
-pub fn query_param(path_and_query: &str, name: &str) -> Option<String> {
-    let query = path_and_query.split_once('?')?.1;
-    query
-        .split('&')
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .find(|(k, _)| percent_decode(k) == name)
-        .map(|(_, v)| percent_decode(v))
-}
-
-/// Decodes `%XX` escapes and `+` (a space); invalid escapes stay as they
-/// are, invalid UTF-8 is replaced.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,8 +244,6 @@ mod tests {
             Some("carol")
         );
         assert_eq!(request("/cable", None).token(), None);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%41%"), "A%");
     }
 
     #[test]
