@@ -7,12 +7,14 @@
 //!   records what it answered (used by `cable-fixtures replay --url` and `record`).
 //! - [`core_target`]: the same against the sans-IO core in virtual time.
 //! - [`corpus`]: finding transcripts on disk.
+//! - [`bench`]: the core's measurements beside their baselines (`cable-fixtures bench`).
 //! - [`reference_app`]: the reference app of `../shared/refserver/config.ru` on `cable-proto`.
 //! - [`shootout`]: the websocket-shootout broadcast benchmark against a live server.
 //! - [`floor`]: a bare WebSocket broadcast server with no protocol, the shootout's floor.
 //!
 //! The `cable-fixtures` binary ties them together; see the crate's README.
 
+pub mod bench;
 pub mod compare;
 pub mod core_target;
 pub mod corpus;

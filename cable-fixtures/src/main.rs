@@ -7,8 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use cable_fixtures::bench::{self, Budget, CountingAlloc};
 use cable_fixtures::live::{LiveOptions, LiveTarget};
 use cable_fixtures::{compare, core_target, corpus, live, Deviations, Error, Transcript};
+
+/// Counts the core's state for `bench` (a relaxed atomic load per allocation otherwise).
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 /// Action Cable conformance: record transcripts from a live server, replay them against the
 /// core or any live server.
@@ -43,6 +48,16 @@ enum Command {
     ///
     /// Prints `floor listening on ws://ADDR/cable` and serves until interrupted.
     Floor(FloorArgs),
+    /// The core's measurements beside their baselines (see the `bench` module): one JSON
+    /// object per line, `{"name","value","unit","baseline","ratio"}`, ratio = ours / baseline.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Short rounds: the whole run in under 60 s.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Args)]
@@ -102,6 +117,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record(args),
         Command::Shootout(args) => shootout(args),
         Command::Floor(args) => floor(args),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -338,4 +354,18 @@ fn floor(args: FloorArgs) -> Result<bool, Error> {
         }
         Ok(true)
     })
+}
+
+fn run_bench(args: BenchArgs) -> Result<bool, Error> {
+    let budget = if args.quick {
+        Budget::quick()
+    } else {
+        Budget {
+            round: Duration::from_millis(200),
+            rounds: 11,
+            ..Budget::quick()
+        }
+    };
+    bench::run(budget, |m| println!("{}", m.to_json()));
+    Ok(true)
 }
