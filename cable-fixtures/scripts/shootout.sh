@@ -9,17 +9,23 @@
 # run, with "label") and OUT_DIR/table.md (the tables), and prints the tables.
 #
 # Environment (defaults in brackets):
-#   CLIENTS ["1000 5000"]   client counts of the broadcast runs
+#   CLIENTS ["1000 5000"]   client counts of the broadcast runs (empty: none)
 #   SAMPLES [100]           measured broadcasts per run
 #   WARMUP [10]             warm-up broadcasts before them (not measured)
 #   CONCURRENT [4]          broadcasts in flight
 #   PADDING [200]           payload padding, bytes
 #   IDLE_CLIENTS [10000]    connections of the memory-per-idle-connection runs (0: skip)
-#   SERVERS ["cable-server floor rails"]   which servers to measure
+#   SERVERS ["cable-server floor rails rails-info"]   which servers to measure; `rails-info` is the
+#                           reference server with its log at INFO rather than DEBUG
 #   MAX_LOAD [1.5]          wait (up to LOAD_TRIES x 30 s) for the 1-minute load to drop below
 #   LOAD_TRIES [10]
 #   SKIP_BUILD              set to use the existing release binaries
 #   REFSERVER [<repo>/../shared/refserver]
+#   RAILS_TIMEOUT_S [600]   the bound on each Rails run, seconds
+#   RAILS_IDLE_ARGS         extra shootout options for Rails' idle run, e.g.
+#                           "--connect-timeout-ms 300000" (in the recorded run Rails slowed
+#                           to a few connections a second past ~7,000 and the idle run timed
+#                           out; try RAILS_TIMEOUT_S=1500 with it)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,13 +34,13 @@ out=${1:-${TMPDIR:-/tmp}/cable-shootout-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 : >"$out/results.jsonl"
 
-CLIENTS=${CLIENTS:-"1000 5000"}
+CLIENTS=${CLIENTS-"1000 5000"}
 SAMPLES=${SAMPLES:-100}
 WARMUP=${WARMUP:-10}
 CONCURRENT=${CONCURRENT:-4}
 PADDING=${PADDING:-200}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
-SERVERS=${SERVERS:-"cable-server floor rails"}
+SERVERS=${SERVERS:-"cable-server floor rails rails-info"}
 MAX_LOAD=${MAX_LOAD:-1.5}
 LOAD_TRIES=${LOAD_TRIES:-10}
 REFSERVER=${REFSERVER:-$root/../shared/refserver}
@@ -57,7 +63,14 @@ for _ in $(seq 1 "$LOAD_TRIES"); do
   echo "load $load >= $MAX_LOAD: waiting 30 s"
   sleep 30
 done
-echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(uname -sr)"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- cable-server cable-proto cable-fixtures || echo ' (+ uncommitted changes)')"
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -m | awk '/Mem:/ {print $2}') MiB, $(uname -sr)"
+  echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "rustc: $(rustc --version); ruby: $(ruby --version 2>/dev/null | cut -d' ' -f1-2); puma: $(puma --version 2>/dev/null | head -1)"
+  echo "settings: CLIENTS=\"$CLIENTS\" SAMPLES=$SAMPLES WARMUP=$WARMUP CONCURRENT=$CONCURRENT PADDING=$PADDING IDLE_CLIENTS=$IDLE_CLIENTS SERVERS=\"$SERVERS\""
+} | tee "$out/machine.txt"
 
 server_pid=""
 stop_server() {
@@ -101,6 +114,14 @@ start_server() {
     rails)
       server_pid=$("$REFSERVER/start.sh" "$port" "$out/$2.rails")
       ;;
+    rails-info)
+      # The reference server with its logger at INFO instead of DEBUG (a copy of config.ru;
+      # ../shared is left alone): how much of Rails' time is its per-frame debug logging.
+      mkdir -p "$out/refserver-info"
+      sed 's/Logger::DEBUG/Logger::INFO/' "$REFSERVER/config.ru" >"$out/refserver-info/config.ru"
+      cp "$REFSERVER/start.sh" "$out/refserver-info/start.sh"
+      server_pid=$("$out/refserver-info/start.sh" "$port" "$out/$2.rails")
+      ;;
   esac
 }
 
@@ -123,7 +144,7 @@ shoot() {
 }
 
 timeout_for() { # generous bounds for Rails, tight ones for the Rust servers
-  if [ "$1" = rails ]; then echo 600; else echo 120; fi
+  case "$1" in rails*) echo "${RAILS_TIMEOUT_S:-600}" ;; *) echo 120 ;; esac
 }
 
 for n in $CLIENTS; do
@@ -139,14 +160,16 @@ done
 
 if [ "$IDLE_CLIENTS" -gt 0 ]; then
   for kind in $SERVERS; do
-    [ "$kind" = floor ] && continue
+    [ "$kind" = floor ] || [ "$kind" = rails-info ] && continue
     start_server "$kind" "$kind-idle"
     # Warm the server up (code paths, first allocations) with a few clients that leave.
     "$bin/cable-fixtures" shootout --url "ws://127.0.0.1:$port/cable" --clients 10 --samples 10 \
       >"$out/$kind-idle-warmup.txt" 2>&1 || true
     sleep 2
+    extra=()
+    if [ "$kind" = rails ]; then read -r -a extra <<<"${RAILS_IDLE_ARGS:-}"; fi
     shoot "$kind-idle-$IDLE_CLIENTS" --idle-only --clients "$IDLE_CLIENTS" --settle-ms 5000 \
-      --timeout-s "$(timeout_for "$kind")"
+      --timeout-s "$(timeout_for "$kind")" ${extra[@]+"${extra[@]}"}
     stop_server
     sleep 2
   done
@@ -174,7 +197,7 @@ print("| server | clients | p50 ms | p95 ms | p99 ms | deliveries/s | missing | 
       "| connect failures | connect ms | server RSS end MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n in clients:
-    for kind in ("cable-server", "floor", "rails"):
+    for kind in ("cable-server", "floor", "rails", "rails-info"):
         r = runs.get(f"{kind}-{n}")
         if not r:
             continue
