@@ -46,10 +46,10 @@ const BATCH_FRAMES: usize = 256;
 /// Most bytes written before one flush (as cable-server's writer).
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// The WebSocket buffers: the same sizes as cable-server's (4 KiB read, 16 KiB write).
+/// The WebSocket buffers: the same sizes as cable-server's (1 KiB read, 16 KiB write).
 pub fn websocket_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
 }
 
