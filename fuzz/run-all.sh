@@ -56,6 +56,10 @@ for target in "${targets[@]}"; do
     status=$?
     crashes=$(grep -cE '^(==[0-9]+== ERROR|.*deadly signal|.*panicked at|SUMMARY: libFuzzer)' "$log" || true)
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+    # Fork mode counts what its children found: oom/timeout/crash: a/b/c.
+    if grep -qE 'oom/timeout/crash: ([1-9][0-9]*/[0-9]+/[0-9]+|[0-9]+/[1-9][0-9]*/[0-9]+|[0-9]+/[0-9]+/[1-9][0-9]*)' <<<"$last"; then
+        crashes=$((crashes + 1))
+    fi
     rate=$(grep -E 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
     summary+=("$target: exit $status; ${rate:-?} exec/s; $last")
     if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
