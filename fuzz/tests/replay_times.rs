@@ -29,6 +29,6 @@ fn replay_of_a_far_time_finishes() {
         let _ = core_target::replay(&transcript("1e13"));
         let _ = done.send(());
     });
-    wait.recv_timeout(std::time::Duration::from_secs(20))
-        .expect("replaying a transcript with t_ms = 1e13 takes more than 20 s");
+    wait.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("replaying a transcript with t_ms = 1e13 takes more than 5 s");
 }
