@@ -30,7 +30,15 @@ use crate::Error;
 /// the virtual clock).
 pub const REPLAY_UNIX_START: Duration = Duration::from_secs(1_795_325_340);
 
+/// The longest scenario a core replay plays: a day of virtual time (the
+/// corpus' longest is seconds; pings every 3 s of a longer one would only
+/// make the replay slow and its transcript huge).
+pub const MAX_REPLAY_MS: f64 = 24.0 * 3600.0 * 1000.0;
+
 /// Replays `recording`'s client side against the core and returns what it observed.
+///
+/// A transcript whose events reach past [`MAX_REPLAY_MS`] is refused with
+/// [`Error::Script`].
 pub fn replay(recording: &Transcript) -> Result<Transcript, Error> {
     let steps = recording.client_steps().map_err(Error::Script)?;
     let end_ms = recording
@@ -38,6 +46,11 @@ pub fn replay(recording: &Transcript) -> Result<Transcript, Error> {
         .iter()
         .map(|e| e.t_ms)
         .fold(0.0_f64, f64::max);
+    if end_ms > MAX_REPLAY_MS {
+        return Err(Error::Script(format!(
+            "the transcript spans {end_ms} ms, more than a core replay plays ({MAX_REPLAY_MS} ms)"
+        )));
+    }
     let mut replay = Replay::new();
     for step in steps {
         replay.advance_to(step.t_ms);

@@ -614,7 +614,14 @@ impl Event {
 
 /// Rounds to 0.1 ms, the precision of recordings.
 fn round_ms(t: f64) -> f64 {
-    (t * 10.0).round() / 10.0
+    let rounded = (t * 10.0).round() / 10.0;
+    // Past ~1.8e307 the multiplication overflows: such a time has no tenths
+    // to round anyway.
+    if rounded.is_finite() {
+        rounded
+    } else {
+        t
+    }
 }
 
 #[derive(Default)]
