@@ -2,7 +2,8 @@
 //! sides in memory (a client connects, subscribes, speaks, a broadcast comes
 //! back). `cargo run -p cable-proto --example run_loop`.
 
-use cable_proto::{Config, Event, Frame, HandshakeRequest, Identity, Server, SubscriptionAccept};
+use cable_proto::server::{Config, Event, Frame, PerformOutcome, Server, SubscriptionAccept};
+use cable_proto::{HandshakeRequest, Identity, JsonText};
 use std::time::{Duration, Instant};
 
 /// The host's clock: the one place this program reads the time.
@@ -54,10 +55,10 @@ fn main() {
                         .unwrap_or("");
                     let accept = SubscriptionAccept::new().stream(format!("chat_{room}"));
                     server
-                        .accept_subscription(pending.take(), accept, now)
+                        .accept_subscription(pending, accept, now)
                         .unwrap();
                 }
-                Event::Perform(perform) if perform.action.as_ref() == "speak" => {
+                Event::Perform(perform) => {
                     let room = perform
                         .identifier
                         .param("room")
@@ -66,7 +67,15 @@ fn main() {
                     let text = perform.data_value()["text"].clone();
                     let payload =
                         serde_json::json!({"text": text, "from": perform.identity.as_str()});
-                    server.broadcast(&format!("chat_{room}"), &payload.to_string());
+                    // The action's outcome, applied at once when the
+                    // application answers (it may also veto it).
+                    let outcome = PerformOutcome::new().broadcast(
+                        format!("chat_{room}"),
+                        JsonText::from_value(&payload).unwrap(),
+                    );
+                    server
+                        .complete_perform(perform.pending, outcome, now)
+                        .unwrap();
                 }
                 _ => {}
             }
@@ -75,7 +84,7 @@ fn main() {
         while let Some(transmit) = server.poll_transmit() {
             if let Frame::Text(bytes) = &transmit.frame {
                 server
-                    .handle_written(transmit.connection, bytes.len())
+                    .handle_written(transmit.connection, bytes.len(), now)
                     .unwrap();
                 wire.push(String::from_utf8(bytes.to_vec()).unwrap());
             }

@@ -3,7 +3,7 @@
 //! [`CommandError`]: the peer sent something the protocol does not allow.
 //! Rails logs these and sends nothing; so does the core (unless a limit's
 //! policy says to disconnect), and the connection's state is unchanged. They
-//! reach the host as [`Event::CommandFailed`](crate::Event::CommandFailed).
+//! reach the host as [`Event::CommandFailed`](crate::server::Event::CommandFailed).
 //!
 //! [`UsageError`]: the embedding application called the core wrongly (a
 //! handle of a connection that is gone, a decision taken twice, a payload
@@ -124,6 +124,11 @@ pub enum UsageError {
     /// its connection is gone).
     #[error("decision on a stale token")]
     StaleDecision,
+    /// A decision answered after its deadline passed: the core already
+    /// answered in the application's place
+    /// ([`Event::DecisionExpired`](crate::server::Event::DecisionExpired)).
+    #[error("decision after its deadline")]
+    DecisionExpired,
     /// The connection has not been welcomed yet, or is closing.
     #[error("connection is not open")]
     ConnectionNotOpen,

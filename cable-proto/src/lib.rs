@@ -12,13 +12,21 @@
 //! - [`json`]: Rails' JSON escaping, for payloads built from Rust values.
 //! - [`Identifier`]: the raw identifier string is the subscription key.
 //! - [`handshake`]: origin check and subprotocol negotiation.
-//! - [`Server`]: connections, subscriptions, ordering, pings, and the
-//!   broadcast hub (fan-out encoded once per identifier, slow consumers).
+//! - [`server`]: the server state machine, [`server::Server`]: connections,
+//!   subscriptions, decisions with deadlines, credential expiry, pings, and
+//!   the broadcast hub (fan-out encoded once per group, slow consumers),
+//!   shared by Action Cable and the host's own protocols
+//!   ([`server::Protocol::Custom`], [`server::Server::join`]).
 //!
 //! Decisions that need the application (authenticate a connection, authorize
-//! a subscription, run an action) come out as events or tokens; the
-//! application answers when it is ready, and commands of a connection wait
-//! for the answer, so they always take effect in arrival order.
+//! a subscription, run an action) come out as tokens; the application answers
+//! when it is ready, and commands of a connection wait for the answer, so
+//! they always take effect in arrival order. Each decision can have a
+//! deadline ([`server::DecisionTimeouts`]) with a defined outcome.
+//!
+//! Time is an argument: every call that can change state takes `now`, and
+//! [`server::Server::poll_timeout`] says when the next deadline or ping is
+//! due.
 //!
 //! [Action Cable]: https://guides.rubyonrails.org/action_cable_overview.html
 //!
@@ -32,28 +40,21 @@
 //! ```
 
 pub mod command;
-mod config;
 mod error;
 pub mod frame;
 pub mod handshake;
 mod hash;
 mod identifier;
 pub mod json;
-mod server;
+pub mod server;
 mod slab;
 mod types;
 
 pub use command::Command;
-pub use config::{Config, LimitAction, Limits, PROTOCOL_UNSUPPORTED, PROTOCOL_V1_JSON};
 pub use error::{CommandError, UsageError};
-pub use frame::{DisconnectReason, Frame};
+pub use frame::DisconnectReason;
 pub use handshake::{HandshakeRefusal, HandshakeRequest, OriginPattern, OriginPolicy};
 pub use hash::SeededState;
 pub use identifier::{Identifier, IdentifierError};
 pub use json::{InvalidJson, JsonText};
-pub use server::{Delivery, Server, SubscriptionAccept};
-pub use types::{
-    ConnectionId, Event, Identity, Incoming, PendingConnection, PendingSubscription,
-    PendingSubscriptionEvent, Perform, StreamMode, StreamName, SubscriptionId, Transmit,
-    UnsubscribeCause,
-};
+pub use types::{ConnectionId, Identity, StreamMode, StreamName, SubscriptionId};

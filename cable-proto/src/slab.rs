@@ -76,6 +76,16 @@ impl<T> Slab<T> {
         }
     }
 
+    /// The value at `index` if its generation is `generation`.
+    pub(crate) fn get_checked_mut(&mut self, index: u32, generation: u32) -> Option<&mut T> {
+        let slot = self.slots.get_mut(index as usize)?;
+        if slot.generation == generation {
+            slot.value.as_mut()
+        } else {
+            None
+        }
+    }
+
     /// The generation of the slot at `index` (meaningful only while occupied).
     pub(crate) fn generation(&self, index: u32) -> u32 {
         self.slots.get(index as usize).map_or(0, |s| s.generation)

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::handshake::OriginPolicy;
 
+
 /// What the core does when a peer goes past a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitAction {
@@ -65,6 +66,23 @@ impl Default for Limits {
     }
 }
 
+/// How long each kind of decision may stay pending; `None`: no deadline.
+/// When one passes, the core reports
+/// [`Event::DecisionExpired`](crate::server::Event::DecisionExpired) and
+/// answers in the application's place, as documented per field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecisionTimeouts {
+    /// Authentication: the connection is rejected as unauthorized
+    /// (`{"type":"disconnect","reason":"unauthorized","reconnect":false}`
+    /// and a close).
+    pub connect: Option<Duration>,
+    /// A subscription's authorization: `reject_subscription`.
+    pub subscribe: Option<Duration>,
+    /// A perform: vetoed, nothing of its outcome applied; the connection's
+    /// later commands go on.
+    pub perform: Option<Duration>,
+}
+
 /// The Action Cable JSON protocol.
 pub const PROTOCOL_V1_JSON: &str = "actioncable-v1-json";
 /// The sentinel a server picks when it speaks no version the client offers.
@@ -83,12 +101,22 @@ pub struct Config {
     /// Bounds on what a peer can make the core hold.
     pub limits: Limits,
     /// Hold a subscription's confirmation until every stream it started is
-    /// subscribed upstream ([`Server::stream_ready`](crate::Server::stream_ready)),
+    /// subscribed upstream ([`Server::stream_ready`](crate::server::Server::stream_ready)),
     /// as Rails does with its Redis and PostgreSQL adapters: then a broadcast
     /// published after the client saw the confirmation is never lost. The
     /// connection's later commands wait too. Off by default (the in-memory
     /// hub is always ready).
     pub confirm_when_streams_ready: bool,
+    /// Deadlines of the decisions the application owes (none by default, as
+    /// in Rails).
+    pub decision_timeouts: DecisionTimeouts,
+    /// With [`confirm_when_streams_ready`](Self::confirm_when_streams_ready):
+    /// how long a new stream may wait for
+    /// [`Server::stream_ready`](crate::server::Server::stream_ready) before the
+    /// confirmations that wait for it go out anyway
+    /// ([`Event::UpstreamTimedOut`](crate::server::Event::UpstreamTimedOut)).
+    /// `None`: they wait as long as it takes.
+    pub upstream_ready_timeout: Option<Duration>,
     /// Seed of the hash used for the core's indices. Choose it at random in
     /// the host (the core never draws randomness itself) to keep peers from
     /// crafting colliding identifiers or stream names.
@@ -103,6 +131,8 @@ impl Default for Config {
             origins: OriginPolicy::default(),
             limits: Limits::default(),
             confirm_when_streams_ready: false,
+            decision_timeouts: DecisionTimeouts::default(),
+            upstream_ready_timeout: None,
             hash_seed: 0,
         }
     }

@@ -1,0 +1,305 @@
+//! Frames in: Action Cable commands parsed and dispatched, other protocols'
+//! frames handed out, and frames held while a decision is pending.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::command::{self, Command};
+use crate::error::{truncate, CommandError, UsageError};
+use crate::frame::DisconnectReason;
+use crate::identifier::Identifier;
+use crate::types::ConnectionId;
+
+use super::config::LimitAction;
+use super::decisions::{PendingPerform, PendingSubscription};
+use super::events::{Event, Perform, UnsubscribeCause};
+use super::records::{Awaiting, ConnState, IdentEntry, Sub};
+use super::Server;
+
+impl Server {
+    /// A text frame arrived on `connection`. Whatever the frame holds, this
+    /// returns `Ok` for a live connection; what the peer got wrong comes out
+    /// as [`Event::CommandFailed`]. On a [`Protocol::Custom`](super::Protocol::Custom)
+    /// connection it comes out as [`Event::Received`].
+    pub fn handle_text(
+        &mut self,
+        connection: ConnectionId,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.handle_frame(connection, frame, false, now)
+    }
+
+    /// A binary frame arrived. Action Cable ignores those (Rails logs
+    /// "Couldn't handle non-string message": [`CommandError::BinaryFrame`]);
+    /// a custom protocol gets it as [`Event::Received`].
+    pub fn handle_binary(
+        &mut self,
+        connection: ConnectionId,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.handle_frame(connection, frame, true, now)
+    }
+
+    fn handle_frame(
+        &mut self,
+        connection: ConnectionId,
+        frame: &[u8],
+        binary: bool,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        self.advance(now);
+        let conn = self.conn(connection)?;
+        let index = connection.index;
+        if conn.state == ConnState::Closing {
+            self.fail(index, CommandError::Closing);
+            return Ok(());
+        }
+        if binary && conn.protocol.is_action_cable() {
+            self.fail(index, CommandError::BinaryFrame { len: frame.len() });
+            return Ok(());
+        }
+        let limits = &self.config.limits;
+        if frame.len() > limits.max_frame_bytes {
+            let error = CommandError::FrameTooLarge {
+                len: frame.len(),
+                limit: limits.max_frame_bytes,
+            };
+            let action = limits.on_frame_too_large;
+            self.limit_exceeded(index, error, action);
+            return Ok(());
+        }
+        if conn.awaiting != Awaiting::Nothing {
+            let (held_frames, held_bytes) = conn.held_len();
+            if held_frames >= limits.max_held_frames
+                || held_bytes + frame.len() > limits.max_held_bytes
+            {
+                let error = CommandError::HoldOverflow {
+                    frames: limits.max_held_frames,
+                    bytes: limits.max_held_bytes,
+                };
+                let action = limits.on_hold_overflow;
+                self.limit_exceeded(index, error, action);
+                return Ok(());
+            }
+            if let Some(conn) = self.conns.get_mut(index) {
+                let held = &mut conn.extra_mut().held;
+                held.bytes += frame.len();
+                held.frames.push_back((frame.into(), binary));
+            }
+            return Ok(());
+        }
+        self.process_frame(index, frame, binary);
+        self.flush_overflow();
+        Ok(())
+    }
+
+    /// Whether frames of `connection` are being held for a pending decision
+    /// (a host may stop reading the socket meanwhile), and how many.
+    pub fn held_frames(&self, connection: ConnectionId) -> usize {
+        self.conn(connection).map_or(0, |c| c.held_len().0)
+    }
+
+    pub(super) fn fail(&mut self, index: u32, error: CommandError) {
+        let connection = self.connection_id(index);
+        self.events
+            .push_back(Event::CommandFailed { connection, error });
+    }
+
+    fn limit_exceeded(&mut self, index: u32, error: CommandError, action: LimitAction) {
+        self.fail(index, error);
+        if let LimitAction::Disconnect { reconnect } = action {
+            self.disconnect_index(index, DisconnectReason::InvalidRequest, reconnect);
+        }
+    }
+
+    /// The connection's decision is in: handle its held frames, in order,
+    /// until the next decision or the end.
+    pub(super) fn resume(&mut self, index: u32) {
+        self.close_decision(index);
+        self.flush_overflow();
+        loop {
+            let Some(conn) = self.conns.get_mut(index) else {
+                return;
+            };
+            if conn.state != ConnState::Open || conn.awaiting != Awaiting::Nothing {
+                return;
+            }
+            let Some(extra) = conn.extra.as_mut() else {
+                return;
+            };
+            let Some((frame, binary)) = extra.held.frames.pop_front() else {
+                conn.shrink_extra();
+                return;
+            };
+            extra.held.bytes -= frame.len();
+            self.process_frame(index, &frame, binary);
+            self.flush_overflow();
+        }
+    }
+
+    fn process_frame(&mut self, index: u32, frame: &[u8], binary: bool) {
+        let Some(conn) = self.conns.get(index) else {
+            return;
+        };
+        if !conn.protocol.is_action_cable() {
+            self.events.push_back(Event::Received {
+                connection: self.connection_id(index),
+                frame: Bytes::copy_from_slice(frame),
+                binary,
+            });
+            return;
+        }
+        match command::parse(frame) {
+            Err(error) => self.fail(index, error),
+            Ok(Command::Subscribe { identifier }) => self.command_subscribe(index, &identifier),
+            Ok(Command::Unsubscribe { identifier }) => match self.find_sub(index, &identifier) {
+                Some(sub) => self.remove_subscription(sub, Some(UnsubscribeCause::Command)),
+                None => self.fail(
+                    index,
+                    CommandError::UnknownSubscription {
+                        identifier: truncate(&identifier, 256),
+                    },
+                ),
+            },
+            Ok(Command::Message { identifier, data }) => {
+                self.command_message(index, &identifier, data)
+            }
+            // `Command` is non-exhaustive for future (extended protocol) commands.
+            #[allow(unreachable_patterns)]
+            Ok(_) => self.fail(index, CommandError::UnknownCommand("".into())),
+        }
+    }
+
+    pub(super) fn find_sub(&self, conn: u32, identifier: &str) -> Option<u32> {
+        let &ident = self.ident_index.get(identifier)?;
+        // A connection holds few subscriptions (at most `max_subscriptions`):
+        // a scan is cheaper in memory than an index, and as fast.
+        self.conns
+            .get(conn)?
+            .subs
+            .iter()
+            .copied()
+            .find(|&s| self.subs.get(s).is_some_and(|sub| sub.ident == ident))
+    }
+
+    fn command_subscribe(&mut self, index: u32, raw: &str) {
+        if self.find_sub(index, raw).is_some() {
+            self.fail(
+                index,
+                CommandError::AlreadySubscribed {
+                    identifier: truncate(raw, 256),
+                },
+            );
+            return;
+        }
+        let limits = &self.config.limits;
+        let count = self.conns.get(index).map_or(0, |c| c.subs.len());
+        if count >= limits.max_subscriptions {
+            let error = CommandError::TooManySubscriptions {
+                limit: limits.max_subscriptions,
+            };
+            let action = limits.on_too_many_subscriptions;
+            self.limit_exceeded(index, error, action);
+            return;
+        }
+        let ident = match self.ident_index.get(raw) {
+            Some(&ident) => ident,
+            None => match Identifier::parse(raw, limits.max_identifier_bytes) {
+                Ok(identifier) => {
+                    let (ident, _) = self.idents.insert(IdentEntry {
+                        identifier: identifier.clone(),
+                        refs: 0,
+                    });
+                    self.ident_index.insert(identifier, ident);
+                    ident
+                }
+                Err(error) => {
+                    self.fail(index, CommandError::InvalidIdentifier(error));
+                    return;
+                }
+            },
+        };
+        if let Some(entry) = self.idents.get_mut(ident) {
+            entry.refs += 1;
+        }
+        let (sub, _) = self.subs.insert(Sub {
+            conn: index,
+            ident,
+            waiting: 0,
+            live: false,
+            memberships: Box::default(),
+        });
+        let Some(conn) = self.conns.get_mut(index) else {
+            return;
+        };
+        super::subscriptions::push_exact(&mut conn.subs, sub);
+        let identity = self.identity_of(index);
+        let timeout = self.config.decision_timeouts.subscribe;
+        let seq = self.open_decision(index, Awaiting::Subscription, timeout);
+        let connection = self.connection_id(index);
+        self.events.push_back(Event::SubscriptionRequested {
+            connection,
+            identity,
+            identifier: self.identifier_of(ident).clone(),
+            pending: PendingSubscription {
+                subscription: self.subscription_id(sub),
+                connection,
+                seq,
+            },
+        });
+    }
+
+    fn command_message(&mut self, index: u32, raw: &str, data: Cow<'_, str>) {
+        let Some(sub) = self.find_sub(index, raw) else {
+            self.fail(
+                index,
+                CommandError::UnknownSubscription {
+                    identifier: truncate(raw, 256),
+                },
+            );
+            return;
+        };
+        if !self.subs.get(sub).is_some_and(|s| s.live) {
+            // Cannot happen while commands wait for the subscription's
+            // decision; kept as Rails' answer to an unconfirmed identifier.
+            self.fail(
+                index,
+                CommandError::UnknownSubscription {
+                    identifier: truncate(raw, 256),
+                },
+            );
+            return;
+        }
+        let action = match command::data_action(&data) {
+            Ok(action) => action.map_or_else(|| "receive".into(), |a| Box::<str>::from(&*a)),
+            Err(error) => {
+                self.fail(index, error);
+                return;
+            }
+        };
+        let identifier = self.identifier_of_sub(sub).clone();
+        let identity = self.identity_of(index);
+        let timeout = self.config.decision_timeouts.perform;
+        let seq = self.open_decision(index, Awaiting::Perform, timeout);
+        let connection = self.connection_id(index);
+        let subscription = self.subscription_id(sub);
+        self.events.push_back(Event::Perform(Perform {
+            connection,
+            subscription,
+            identity,
+            identifier,
+            action,
+            data: data.into_owned(),
+            pending: PendingPerform {
+                subscription,
+                connection,
+                seq,
+            },
+        }));
+    }
+}
+
