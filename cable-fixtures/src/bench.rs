@@ -23,10 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cable_proto::{
-    Config, ConnectionId, Event, HandshakeRequest, Identity, Limits, OriginPolicy, Server,
-    SubscriptionAccept,
-};
+use cable_proto::server::{Config, Event, Limits, PerformOutcome, Server, SubscriptionAccept};
+use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy};
 use serde::de::IgnoredAny;
 use serde::Serialize;
 
@@ -212,11 +210,7 @@ fn subscribe(
     while let Some(event) = server.poll_event() {
         if let Event::SubscriptionRequested { pending, .. } = event {
             server
-                .accept_subscription(
-                    pending.take(),
-                    SubscriptionAccept::new().stream(stream),
-                    now,
-                )
+                .accept_subscription(pending, SubscriptionAccept::new().stream(stream), now)
                 .expect("fresh token");
         }
     }
@@ -243,7 +237,7 @@ fn commands(budget: Budget) -> Vec<Measurement> {
         &mut || {
             let _ = server.handle_text(conn, black_box(sub.as_bytes()), now);
             if let Some(Event::SubscriptionRequested { pending, .. }) = server.poll_event() {
-                let _ = server.abandon_subscription(pending.take(), now);
+                let _ = server.abandon_subscription(pending, now);
             }
         },
         &mut || {
@@ -259,7 +253,10 @@ fn commands(budget: Budget) -> Vec<Measurement> {
         1,
         &mut || {
             let _ = server.handle_text(conn, black_box(MESSAGE.as_bytes()), now);
-            black_box(server.poll_event());
+            // The perform is a decision: answered at once, with no effect.
+            if let Some(Event::Perform(perform)) = server.poll_event() {
+                let _ = server.complete_perform(perform.pending, PerformOutcome::new(), now);
+            }
         },
         &mut || {
             let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(
@@ -299,7 +296,7 @@ fn fan_out(budget: Budget, n: usize, distinct: bool) -> Measurement {
         budget,
         n,
         &mut || {
-            black_box(server.broadcast("chat_lobby", black_box(PAYLOAD)));
+            black_box(server.broadcast("chat_lobby", black_box(PAYLOAD), now));
             drain(&mut server);
         },
         &mut clone_loop(n),

@@ -17,7 +17,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cable_proto::{ConnectionId, Frame, HandshakeRequest, Server};
+use cable_proto::server::{Frame, Server};
+use cable_proto::{ConnectionId, HandshakeRequest};
 
 use crate::reference_app::ReferenceApp;
 use crate::transcript::{
@@ -128,7 +129,9 @@ impl Replay {
             };
             match transmit.frame {
                 Frame::Text(bytes) => {
-                    let _ = self.server.handle_written(transmit.connection, bytes.len());
+                    let _ = self
+                        .server
+                        .handle_written(transmit.connection, bytes.len(), now);
                     let text = String::from_utf8_lossy(&bytes).into_owned();
                     self.record(&client, EventKind::In(Payload::Text(text)));
                 }

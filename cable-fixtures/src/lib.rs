@@ -21,10 +21,12 @@ pub mod corpus;
 pub mod deviations;
 pub mod floor;
 pub mod live;
-pub mod reference_app;
 pub mod shootout;
 pub mod transcript;
 
+/// The reference app, which lives in its own crate (`cable-refapp`) so that
+/// cable-server links it without the conformance toolkit.
+pub use cable_refapp as reference_app;
 pub use compare::{compare, Mismatch};
 pub use deviations::{Deviation, Deviations};
 pub use transcript::{Transcript, TranscriptError};

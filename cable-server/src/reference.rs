@@ -1,9 +1,9 @@
-//! `--app reference`: the reference app of cable-fixtures (the Rust twin of
+//! `--app reference`: the reference app (`cable-refapp` (the Rust twin of
 //! `../shared/refserver/config.ru`) behind the [`CableApp`] trait.
 
 use std::time::Instant;
 
-use cable_fixtures::reference_app::ReferenceApp;
+use cable_refapp::ReferenceApp;
 use cable_proto::{Config, Event, Identity, Server};
 
 use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};

@@ -1,5 +1,9 @@
+//! # cable-refapp
+//!
 //! The reference app in Rust: `../shared/refserver/config.ru` on top of
-//! `cable-proto`, behaving as the Rails one does on the wire.
+//! `cable-proto`, behaving as the Rails one does on the wire. cable-server
+//! runs it with `--app reference`; cable-fixtures replays the Rails corpus
+//! against it.
 //!
 //! - Connection: the token comes from the `token` query parameter, else from
 //!   `Authorization: Bearer <token>`; token `bad` is rejected; no token means
@@ -11,13 +15,16 @@
 //!   actions and callbacks; Rails 6.1's quirks kept where a client can tell
 //!   (an unknown channel gets no frame; `ApplicationCable::Channel` and
 //!   `ActionCable::Channel::Base` themselves are subscribable).
+//! - Actions are answered as one [`PerformOutcome`] each (transmissions,
+//!   broadcasts, streams started or stopped).
 //! - Control operations `/broadcast`, `/notify`, `/disconnect`, `/restart`,
 //!   `/stats`.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use cable_fixtures::reference_app::ReferenceApp;
-//! use cable_proto::{Event, HandshakeRequest, Server};
+//! use cable_refapp::ReferenceApp;
+//! use cable_proto::server::Server;
+//! use cable_proto::HandshakeRequest;
 //!
 //! let now = Instant::now();
 //! let mut app = ReferenceApp::new();
@@ -39,10 +46,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use cable_proto::handshake::{bearer_token, query_pairs, query_param, OriginPattern};
-use cable_proto::{
-    Config, Event, Identity, JsonText, OriginPolicy, Perform, Server, StreamMode,
-    SubscriptionAccept, SubscriptionId,
-};
+use cable_proto::server::{Config, Event, Perform, PerformOutcome, Server, SubscriptionAccept};
+use cable_proto::{Identity, JsonText, OriginPolicy, SubscriptionId};
 use serde_json::{json, Map, Value};
 
 /// The reference application.
@@ -116,7 +121,6 @@ impl ReferenceApp {
                 pending,
                 ..
             } => {
-                let pending = pending.take();
                 let subscription = pending.subscription();
                 let user = identity.as_str();
                 // Decisions on a live token cannot fail; a stale one means the
@@ -180,7 +184,7 @@ impl ReferenceApp {
                     _ => server.abandon_subscription(pending, now),
                 };
             }
-            Event::Perform(perform) => self.perform(server, &perform),
+            Event::Perform(perform) => self.perform(server, perform, now),
             Event::Unsubscribed {
                 subscription,
                 identity,
@@ -189,26 +193,34 @@ impl ReferenceApp {
             } => {
                 self.bench_streams.remove(&subscription);
                 if identifier.channel() == "FeedChannel" {
-                    feed_left(server, identity.as_str());
+                    feed_left(server, identity.as_str(), now);
                 }
             }
             _ => {}
         }
     }
 
-    fn perform(&mut self, server: &mut Server, perform: &Perform) {
+    /// Runs an action and answers its perform with the outcome, all at once.
+    fn perform(&mut self, server: &mut Server, perform: Perform, now: Instant) {
+        let outcome = self.action(&perform);
+        // A stale token means the connection went away meanwhile.
+        let _ = server.complete_perform(perform.pending, outcome, now);
+    }
+
+    /// What an action does, as Rails' channel classes of config.ru do it.
+    fn action(&mut self, perform: &Perform) -> PerformOutcome {
+        let outcome = PerformOutcome::new();
         let user = perform.identity.as_str();
         let Ok(Value::Object(mut data)) = serde_json::from_str::<Value>(&perform.data) else {
-            return;
+            return outcome;
         };
         let sub = perform.subscription;
         let action = perform.action.as_ref();
-        let _ = match (perform.identifier.channel(), action) {
+        match (perform.identifier.channel(), action) {
             ("ChatChannel", "speak") => {
                 let room = ruby_to_s(perform.identifier.param("room"));
                 let message = json!({ "text": field(&data, "text"), "from": user });
-                server.broadcast(&format!("chat_{room}"), encode(&message).as_str());
-                Ok(())
+                outcome.broadcast(format!("chat_{room}"), encode(&message))
             }
             ("ChatChannel", "whoami") => {
                 let message = json!({
@@ -216,58 +228,54 @@ impl ReferenceApp {
                     "room": perform.identifier.param("room").cloned().unwrap_or(Value::Null),
                     "params": perform.identifier.params(),
                 });
-                server.transmit(sub, &encode(&message))
+                outcome.transmit(encode(&message))
             }
-            ("ChatChannel", "echo") => server.transmit(sub, &encode(&Value::Object(data))),
+            ("ChatChannel", "echo") => outcome.transmit(encode(&Value::Object(data))),
             // `boom` raises inside the action: Rails logs it, nothing is sent.
-            ("ChatChannel", "boom") => Ok(()),
+            ("ChatChannel", "boom") => outcome,
             ("ChatChannel", "transmit_string") => {
-                server.transmit(sub, &JsonText::string("just a string"))
+                outcome.transmit(JsonText::string("just a string"))
             }
             ("ChatChannel", "notify_me") => {
                 let message = json!({ "text": field(&data, "text"), "via": "notify_me" });
-                server.broadcast(&notification_stream(user), encode(&message).as_str());
-                Ok(())
+                outcome.broadcast(notification_stream(user), encode(&message))
             }
             // `unsubscribed` is a public method of these channels, so Rails
             // lets a client perform it.
-            ("ChatChannel", "unsubscribed") => Ok(()),
+            ("ChatChannel", "unsubscribed") => outcome,
             ("FeedChannel", "unsubscribed") => {
-                feed_left(server, user);
-                Ok(())
+                outcome.broadcast("feed_events", encode(&json!({ "left": user })))
             }
             ("GreetingChannel", "receive") => {
-                server.transmit(sub, &encode(&json!({ "received": Value::Object(data) })))
+                outcome.transmit(encode(&json!({ "received": Value::Object(data) })))
             }
             ("FeedChannel", "follow") => {
                 let name = ruby_to_s(data.get("name"));
-                server.stream_from(sub, format!("feed_{name}"), StreamMode::Json)
+                outcome.stream(format!("feed_{name}"))
             }
             ("FeedChannel", "unfollow") => {
                 let name = ruby_to_s(data.get("name"));
-                server.stop_stream_from(sub, &format!("feed_{name}"))
+                outcome.stop_stream(format!("feed_{name}"))
             }
-            ("FeedChannel", "unfollow_all") => server.stop_all_streams(sub),
-            ("BenchmarkChannel", "echo") => {
-                if let Some(own) = self.bench_streams.get(&sub) {
-                    server.broadcast(own, encode(&Value::Object(data)).as_str());
-                }
-                Ok(())
-            }
+            ("FeedChannel", "unfollow_all") => outcome.stop_all_streams(),
+            ("BenchmarkChannel", "echo") => match self.bench_streams.get(&sub) {
+                Some(own) => outcome.broadcast(own.as_str(), encode(&Value::Object(data))),
+                None => outcome,
+            },
             ("BenchmarkChannel", "broadcast") => {
-                server.broadcast("bench_all", encode(&Value::Object(data.clone())).as_str());
+                let outcome = outcome.broadcast("bench_all", encode(&Value::Object(data.clone())));
                 data.insert(
                     "action".to_owned(),
                     Value::String("broadcastResult".to_owned()),
                 );
-                if let Some(own) = self.bench_streams.get(&sub) {
-                    server.broadcast(own, encode(&Value::Object(data)).as_str());
+                match self.bench_streams.get(&sub) {
+                    Some(own) => outcome.broadcast(own.as_str(), encode(&Value::Object(data))),
+                    None => outcome,
                 }
-                Ok(())
             }
             // "Unable to process ChatChannel#nope": logged, no frame.
-            _ => Ok(()),
-        };
+            _ => outcome,
+        }
     }
 
     /// The control endpoints of the reference server: `(status, JSON body)`
@@ -286,21 +294,25 @@ impl ReferenceApp {
                 let stream = param("stream").unwrap_or_default();
                 let text = param("text");
                 if path_and_query_has(path_and_query, "raw") {
-                    server.broadcast(&stream, text.as_deref().unwrap_or_default());
+                    server.broadcast(&stream, text.as_deref().unwrap_or_default(), now);
                 } else {
-                    server.broadcast(&stream, encode(&json!({ "text": text })).as_str());
+                    server.broadcast(&stream, encode(&json!({ "text": text })).as_str(), now);
                 }
                 json!({ "ok": true, "stream": stream })
             }
             "/notify" => {
                 let user = param("user").unwrap_or_default();
                 let stream = notification_stream(&user);
-                server.broadcast(&stream, encode(&json!({ "text": param("text") })).as_str());
+                server.broadcast(
+                    &stream,
+                    encode(&json!({ "text": param("text") })).as_str(),
+                    now,
+                );
                 json!({ "ok": true, "broadcasting": stream })
             }
             "/disconnect" => {
                 let user = param("user").unwrap_or_default();
-                server.disconnect_identity(&user, true);
+                server.disconnect_identity(&user, true, now);
                 json!({ "ok": true })
             }
             "/restart" => {
@@ -323,8 +335,12 @@ pub fn notification_stream(user: &str) -> String {
     format!("notification:{user}")
 }
 
-fn feed_left(server: &mut Server, user: &str) {
-    server.broadcast("feed_events", encode(&json!({ "left": user })).as_str());
+fn feed_left(server: &mut Server, user: &str, now: Instant) {
+    server.broadcast(
+        "feed_events",
+        encode(&json!({ "left": user })).as_str(),
+        now,
+    );
 }
 
 fn field(data: &Map<String, Value>, key: &str) -> Value {
