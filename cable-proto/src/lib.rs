@@ -47,6 +47,7 @@ pub use command::Command;
 pub use config::{Config, LimitAction, Limits, PROTOCOL_UNSUPPORTED, PROTOCOL_V1_JSON};
 pub use error::{CommandError, UsageError};
 pub use frame::{DisconnectReason, Frame};
+pub use frame::{ServerFrame, ServerFrameError};
 pub use handshake::{HandshakeRefusal, HandshakeRequest, OriginPattern, OriginPolicy};
 pub use hash::SeededState;
 pub use identifier::{Identifier, IdentifierError};
