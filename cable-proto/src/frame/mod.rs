@@ -15,6 +15,9 @@ use bytes::Bytes;
 use crate::identifier::Identifier;
 use crate::json::write_rails_string;
 
+mod parse;
+pub use parse::{parse_server_frame, ServerFrame, ServerFrameError, UnknownFrame, Welcome};
+
 /// Why the server closes a connection; the `reason` of a disconnect frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
