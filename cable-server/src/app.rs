@@ -1,16 +1,62 @@
-//! How applications plug into cable-server: the [`CableApp`] trait, and the
-//! default embedded app, [`PubSubApp`].
+//! How applications plug into cable-server: the [`CableApp`] trait, its
+//! synchronous form [`SyncApp`], the [`CoreHandle`] through which an app
+//! answers later, and the default embedded app, [`PubSubApp`].
 //!
 //! The host owns the sockets, the clock and the pub/sub bridges; an app owns
 //! the decisions: who may connect, which subscriptions to accept and with
 //! which streams, what an action does, and which plain HTTP endpoints it
 //! serves beside the WebSocket mount. Every call runs on the core task, with
-//! the [`cable_proto::Server`] borrowed mutably: an app answers at once (a
-//! synchronous policy on top of the core's pending tokens).
+//! the [`cable_proto::server::Server`] borrowed mutably through an
+//! [`AppContext`]. A decision can be answered at once through it, or later,
+//! from any task, through [`AppContext::handle`] (after a database query or
+//! an HTTP call): the connection's commands wait for the answer, and the
+//! deadlines of [`cable_proto::server::DecisionTimeouts`] bound the wait.
+//!
+//! ```no_run
+//! use cable_server::app::{AppContext, CableApp, RequestInfo};
+//! use cable_proto::server::{ConnectionAccept, Event, PendingConnection, PerformOutcome};
+//! use cable_proto::Identity;
+//!
+//! /// Authenticates against a (slow) remote service, answers performs at once.
+//! struct Remote;
+//!
+//! impl CableApp for Remote {
+//!     fn name(&self) -> &str { "remote" }
+//!
+//!     fn connect(&mut self, cx: &mut AppContext<'_>, request: &RequestInfo, pending: PendingConnection) {
+//!         let handle = cx.handle();
+//!         let token = request.token();
+//!         tokio::spawn(async move {
+//!             // ... ask the remote service about `token` ...
+//!             let answer = match token {
+//!                 Some(user) => handle.accept_connection(pending, ConnectionAccept::new(Identity::new(user))).await,
+//!                 None => handle.reject_connection(pending).await,
+//!             };
+//!             if let Err(error) = answer {
+//!                 tracing::warn!(%error, "late or refused answer");
+//!             }
+//!         });
+//!     }
+//!
+//!     fn handle_event(&mut self, cx: &mut AppContext<'_>, event: Event) {
+//!         if let Event::Perform(perform) = event {
+//!             let _ = cx.server.complete_perform(perform.pending, PerformOutcome::new(), cx.now);
+//!         }
+//!     }
+//! }
+//! ```
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use cable_proto::{Config, Event, Identity, Server, SubscriptionAccept};
+use cable_proto::server::{
+    Config, ConnectionAccept, Event, PendingConnection, PendingPerform, PendingSubscription,
+    PerformOutcome, Server, SubscriptionAccept,
+};
+use cable_proto::{Identity, UsageError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::CoreInput;
 
 /// What an app sees of a WebSocket upgrade request.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +65,8 @@ pub struct RequestInfo {
     pub path_and_query: String,
     /// The request headers, names in lower case, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The peer's address (the TCP peer: a proxy's, behind one).
+    pub remote_addr: Option<SocketAddr>,
 }
 
 impl RequestInfo {
@@ -50,6 +98,143 @@ impl RequestInfo {
         }
         let token = cable_proto::handshake::bearer_token(self.authorization()?.trim());
         (!token.is_empty()).then(|| token.to_owned())
+    }
+}
+
+/// What an app works with on every call: the core, the time of the input,
+/// and the way to answer later.
+pub struct AppContext<'a> {
+    /// The core, borrowed for this call: answer decisions, broadcast, query.
+    pub server: &'a mut Server,
+    /// The time of the input being handled (pass it to the core's calls).
+    pub now: Instant,
+    pub(crate) handle: &'a CoreHandle,
+}
+
+impl AppContext<'_> {
+    /// A handle to answer decisions (or do anything else with the core)
+    /// later, from any task.
+    pub fn handle(&self) -> CoreHandle {
+        self.handle.clone()
+    }
+}
+
+/// Why an answer sent through a [`CoreHandle`] did not take effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The core refused it: the token is stale (the connection went away,
+    /// or it was answered already) or its deadline passed
+    /// ([`UsageError::DecisionExpired`]).
+    #[error("the core refused the answer: {0}")]
+    Refused(#[from] UsageError),
+    /// The server is shutting down: the core task is gone.
+    #[error("the server is gone")]
+    ServerGone,
+}
+
+/// A job for the core task: runs with the server and the time it is run at.
+pub(crate) type CoreJob = Box<dyn FnOnce(&mut Server, Instant) + Send>;
+
+/// A handle to the core task, cheap to clone and to send to other tasks:
+/// answers decisions when the app is ready. Each call queues a job on the
+/// core task and waits for its result; the connection's commands wait for
+/// the answer meanwhile.
+#[derive(Clone)]
+pub struct CoreHandle {
+    pub(crate) inputs: mpsc::Sender<CoreInput>,
+}
+
+impl std::fmt::Debug for CoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreHandle").finish_non_exhaustive()
+    }
+}
+
+impl CoreHandle {
+    /// Runs `job` on the core task with the server and the current time,
+    /// and returns what it returns.
+    pub async fn call<R, F>(&self, job: F) -> Result<R, AnswerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Server, Instant) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: CoreJob = Box::new(move |server, now| {
+            let _ = reply.send(job(server, now));
+        });
+        self.inputs
+            .send(CoreInput::Job(job))
+            .await
+            .map_err(|_| AnswerError::ServerGone)?;
+        answer.await.map_err(|_| AnswerError::ServerGone)
+    }
+
+    async fn answer<F>(&self, job: F) -> Result<(), AnswerError>
+    where
+        F: FnOnce(&mut Server, Instant) -> Result<(), UsageError> + Send + 'static,
+    {
+        Ok(self.call(job).await??)
+    }
+
+    /// [`Server::accept_connection`] from another task.
+    pub async fn accept_connection(
+        &self,
+        pending: PendingConnection,
+        accept: impl Into<ConnectionAccept>,
+    ) -> Result<(), AnswerError> {
+        let accept = accept.into();
+        self.answer(move |server, now| server.accept_connection(pending, accept, now))
+            .await
+    }
+
+    /// [`Server::reject_connection`] from another task.
+    pub async fn reject_connection(&self, pending: PendingConnection) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.reject_connection(pending, now))
+            .await
+    }
+
+    /// [`Server::accept_subscription`] from another task.
+    pub async fn accept_subscription(
+        &self,
+        pending: PendingSubscription,
+        accept: SubscriptionAccept,
+    ) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.accept_subscription(pending, accept, now))
+            .await
+    }
+
+    /// [`Server::reject_subscription`] from another task.
+    pub async fn reject_subscription(
+        &self,
+        pending: PendingSubscription,
+    ) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.reject_subscription(pending, now))
+            .await
+    }
+
+    /// [`Server::abandon_subscription`] from another task.
+    pub async fn abandon_subscription(
+        &self,
+        pending: PendingSubscription,
+    ) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.abandon_subscription(pending, now))
+            .await
+    }
+
+    /// [`Server::complete_perform`] from another task.
+    pub async fn complete_perform(
+        &self,
+        pending: PendingPerform,
+        outcome: PerformOutcome,
+    ) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.complete_perform(pending, outcome, now))
+            .await
+    }
+
+    /// [`Server::veto_perform`] from another task.
+    pub async fn veto_perform(&self, pending: PendingPerform) -> Result<(), AnswerError> {
+        self.answer(move |server, now| server.veto_perform(pending, now))
+            .await
     }
 }
 
@@ -105,28 +290,61 @@ impl HttpResponse {
     }
 }
 
-/// An Action Cable application hosted by cable-server.
+/// An application hosted by cable-server.
 ///
 /// The host calls [`configure`](Self::configure) once, then for every
-/// accepted upgrade [`authenticate`](Self::authenticate), for every core
-/// event [`handle_event`](Self::handle_event) (the host itself has already
-/// looked at stream and connection events), and for plain HTTP requests that
-/// are not the host's own (`/health`, `POST /_broadcast`, the mount path)
-/// [`control`](Self::control).
+/// accepted upgrade [`connect`](Self::connect), for every core event
+/// [`handle_event`](Self::handle_event) (the host itself has already looked
+/// at stream and connection events), and for plain HTTP requests that are not
+/// the host's own (`/health`, `POST /_broadcast`, the mount path)
+/// [`control`](Self::control). Decisions (a [`PendingConnection`], the
+/// tokens inside [`Event::SubscriptionRequested`] and [`Event::Perform`]) are
+/// answered through `cx.server` at once or through `cx.handle()` later. An
+/// app that answers everything at once is simpler to write as a [`SyncApp`].
 pub trait CableApp: Send + 'static {
     /// A short name for logs.
     fn name(&self) -> &str;
 
-    /// Adjusts the core's configuration (origins, limits, protocols) before
-    /// the server starts. The host applies its command-line options first.
+    /// Adjusts the core's configuration (origins, limits, protocols,
+    /// deadlines) before the server starts. The host applies its
+    /// command-line options first.
     fn configure(&self, _config: &mut Config) {}
 
-    /// Decides on a connection: `Some(identity)` welcomes it, `None` rejects
-    /// it with `{"type":"disconnect","reason":"unauthorized","reconnect":false}`.
-    fn authenticate(&mut self, request: &RequestInfo) -> Option<Identity>;
+    /// A connection waits for authentication: accept it
+    /// ([`Server::accept_connection`]) or reject it
+    /// ([`Server::reject_connection`]), now or later.
+    fn connect(&mut self, cx: &mut AppContext<'_>, request: &RequestInfo, pending: PendingConnection);
 
-    /// Handles one event of the core: answers subscription requests, runs
-    /// actions, reacts to unsubscribes.
+    /// Handles one event of the core: answers subscription requests and
+    /// performs, reacts to unsubscribes.
+    fn handle_event(&mut self, cx: &mut AppContext<'_>, event: Event);
+
+    /// Serves a plain HTTP request (a control endpoint). `None`: 404.
+    fn control(
+        &mut self,
+        _cx: &mut AppContext<'_>,
+        _request: &ControlRequest<'_>,
+    ) -> Option<HttpResponse> {
+        None
+    }
+}
+
+/// An application that decides everything at once: a synchronous policy on
+/// top of the core's tokens. Every `SyncApp` is a [`CableApp`].
+pub trait SyncApp: Send + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &str;
+
+    /// Adjusts the core's configuration before the server starts.
+    fn configure(&self, _config: &mut Config) {}
+
+    /// Decides on a connection: `Some` welcomes it (an [`Identity`] or a
+    /// full [`ConnectionAccept`]), `None` rejects it with
+    /// `{"type":"disconnect","reason":"unauthorized","reconnect":false}`.
+    fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept>;
+
+    /// Handles one event of the core. Subscription requests and performs
+    /// must be answered: the connection's commands wait for the answer.
     fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant);
 
     /// Serves a plain HTTP request (a control endpoint). `None`: 404.
@@ -137,6 +355,45 @@ pub trait CableApp: Send + 'static {
         _now: Instant,
     ) -> Option<HttpResponse> {
         None
+    }
+}
+
+impl<T: SyncApp> CableApp for T {
+    fn name(&self) -> &str {
+        SyncApp::name(self)
+    }
+
+    fn configure(&self, config: &mut Config) {
+        SyncApp::configure(self, config);
+    }
+
+    fn connect(&mut self, cx: &mut AppContext<'_>, request: &RequestInfo, pending: PendingConnection) {
+        let connection = pending.connection();
+        let outcome = match self.authenticate(request) {
+            Some(accept) => {
+                tracing::debug!(%connection, identity = %accept.identity(), path = request.path_and_query, "connection accepted");
+                cx.server.accept_connection(pending, accept, cx.now)
+            }
+            None => {
+                tracing::info!(%connection, path = request.path_and_query, "unauthorized connection rejected");
+                cx.server.reject_connection(pending, cx.now)
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%connection, %error, "connection decision refused by the core");
+        }
+    }
+
+    fn handle_event(&mut self, cx: &mut AppContext<'_>, event: Event) {
+        SyncApp::handle_event(self, cx.server, event, cx.now);
+    }
+
+    fn control(
+        &mut self,
+        cx: &mut AppContext<'_>,
+        request: &ControlRequest<'_>,
+    ) -> Option<HttpResponse> {
+        SyncApp::control(self, cx.server, request, cx.now)
     }
 }
 
@@ -155,8 +412,8 @@ pub const PUBSUB_CHANNEL: &str = "$pubsub";
 ///   string `stream_name` is rejected (`reject_subscription`); any other
 ///   channel is dropped without a frame, as Rails does for an unknown
 ///   channel class.
-/// - Actions: none (a `message` command is ignored, as Rails ignores an
-///   unknown action).
+/// - Actions: none (a `message` command is answered with no effect, as
+///   Rails ignores an unknown action).
 #[derive(Debug, Clone, Default)]
 pub struct PubSubApp {
     tokens: Vec<String>,
@@ -169,30 +426,37 @@ impl PubSubApp {
     }
 }
 
-impl CableApp for PubSubApp {
+impl SyncApp for PubSubApp {
     fn name(&self) -> &str {
         "pubsub"
     }
 
-    fn authenticate(&mut self, request: &RequestInfo) -> Option<Identity> {
+    fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept> {
         let token = request.token();
         if self.tokens.is_empty() {
-            return Some(Identity::new(token.as_deref().unwrap_or("anonymous")));
+            let identity = Identity::new(token.as_deref().unwrap_or("anonymous"));
+            return Some(identity.into());
         }
         let token = token?;
-        self.tokens.contains(&token).then(|| Identity::new(token))
+        self.tokens
+            .contains(&token)
+            .then(|| Identity::new(token).into())
     }
 
     fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant) {
-        let Event::SubscriptionRequested {
-            identifier,
-            pending,
-            ..
-        } = event
-        else {
-            return;
+        let (identifier, pending) = match event {
+            Event::SubscriptionRequested {
+                identifier,
+                pending,
+                ..
+            } => (identifier, pending),
+            Event::Perform(perform) => {
+                // No actions: answered with no effect.
+                let _ = server.complete_perform(perform.pending, PerformOutcome::new(), now);
+                return;
+            }
+            _ => return,
         };
-        let pending = pending.take();
         let outcome = if identifier.channel() != PUBSUB_CHANNEL {
             server.abandon_subscription(pending, now)
         } else {
@@ -220,6 +484,7 @@ mod tests {
             headers: auth
                 .map(|a| vec![("authorization".to_owned(), a.to_owned())])
                 .unwrap_or_default(),
+            remote_addr: None,
         }
     }
 
@@ -252,6 +517,7 @@ mod tests {
         assert_eq!(
             open.authenticate(&request("/cable", None))
                 .unwrap()
+                .identity()
                 .as_str(),
             "anonymous"
         );
@@ -264,6 +530,7 @@ mod tests {
             closed
                 .authenticate(&request("/cable?token=s3cret", None))
                 .unwrap()
+                .identity()
                 .as_str(),
             "s3cret"
         );

@@ -3,21 +3,22 @@
 //! through one channel of [`CoreInput`]s; it answers with frames on each
 //! connection's outbound channel. No locks on the hot path.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cable_proto::{ConnectionId, Event, Frame, HandshakeRequest, Server, StreamName, Transmit};
+use cable_proto::server::{Event, Frame, Server, Transmit};
+use cable_proto::{ConnectionId, HandshakeRequest, StreamName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};
+use crate::app::{AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo};
 
-/// How many queued inputs the core handles before it drains its outputs.
+/// How many queued inputs the core handles in a row before it looks at its
+/// timers again.
 const INPUT_BATCH: usize = 256;
 /// How long a confirmation waits for the upstream subscription of its
-/// streams before it goes out anyway.
-const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
+/// streams before it goes out anyway (a core deadline).
+pub(crate) const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 
 /// A frame for a connection's writer.
 #[derive(Debug, Clone)]
@@ -54,7 +55,6 @@ pub(crate) enum OpenReply {
 }
 
 /// Inputs of the core task.
-#[derive(Debug)]
 pub(crate) enum CoreInput {
     /// An upgrade request.
     Open {
@@ -85,6 +85,8 @@ pub(crate) enum CoreInput {
     /// The upstream bridge is subscribed to this stream (Redis answered the
     /// `SUBSCRIBE`).
     UpstreamReady(StreamName),
+    /// A job of the app's, from a [`CoreHandle`] (a decision answered later).
+    Job(CoreJob),
     /// A plain HTTP request for the app.
     Control {
         method: String,
@@ -121,22 +123,22 @@ pub(crate) struct Core {
     /// once for all its recipients.
     last_text: Option<(Bytes, Utf8Bytes)>,
     shutdown_deadline: Option<Instant>,
-    /// Streams started and not yet subscribed upstream, with their start
-    /// time: the core holds the confirmations of their first subscribers
-    /// (`confirm_when_streams_ready`) until the bridge answers, or
-    /// [`UPSTREAM_WAIT`] passes.
-    starting: HashMap<StreamName, Instant>,
+    /// Given to the app, to answer decisions from other tasks.
+    handle: CoreHandle,
 }
 
 impl Core {
     pub(crate) fn new(
-        mut config: cable_proto::Config,
+        mut config: cable_proto::server::Config,
         app: Box<dyn CableApp>,
         upstream: Option<mpsc::UnboundedSender<Upstream>>,
+        handle: CoreHandle,
     ) -> Self {
         // With an upstream bridge, confirm as Rails' Redis adapter does: once
-        // the stream is subscribed upstream.
+        // the stream is subscribed upstream (or after UPSTREAM_WAIT, as the
+        // bridge subscribes again once Redis is back).
         config.confirm_when_streams_ready = upstream.is_some();
+        config.upstream_ready_timeout = Some(UPSTREAM_WAIT);
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -147,7 +149,7 @@ impl Core {
             upstream,
             last_text: None,
             shutdown_deadline: None,
-            starting: HashMap::new(),
+            handle,
         }
     }
 
@@ -155,16 +157,7 @@ impl Core {
     /// timeout passed) or until every sender of `inputs` is dropped.
     pub(crate) async fn run(mut self, mut inputs: mpsc::Receiver<CoreInput>) {
         loop {
-            let hold_deadline = self
-                .starting
-                .values()
-                .map(|&since| since + UPSTREAM_WAIT)
-                .min();
-            let deadline = [
-                self.server.poll_timeout(),
-                self.shutdown_deadline,
-                hold_deadline,
-            ]
+            let deadline = [self.server.poll_timeout(), self.shutdown_deadline]
             .into_iter()
             .flatten()
             .min();
@@ -178,9 +171,16 @@ impl Core {
                 input = inputs.recv() => {
                     let Some(input) = input else { break };
                     self.handle(input);
+                    // Each input's events reach the app before the next
+                    // input: a synchronous app answers a decision before the
+                    // connection's next frame arrives, so nothing is held.
+                    self.drain(Instant::now());
                     for _ in 0..INPUT_BATCH {
                         match inputs.try_recv() {
-                            Ok(input) => self.handle(input),
+                            Ok(input) => {
+                                self.handle(input);
+                                self.drain(Instant::now());
+                            }
                             Err(_) => break,
                         }
                     }
@@ -188,7 +188,6 @@ impl Core {
                 () = sleep => {
                     let now = Instant::now();
                     self.server.handle_timeout(now);
-                    self.expire_upstream_waits(now);
                 }
             }
             self.drain(Instant::now());
@@ -227,11 +226,11 @@ impl Core {
                 let _ = self.server.handle_binary(connection, &frame, now);
             }
             CoreInput::Written { connection, bytes } => {
-                let _ = self.server.handle_written(connection, bytes);
+                let _ = self.server.handle_written(connection, bytes, now);
             }
             CoreInput::Closed { connection } => self.close(connection, now),
             CoreInput::Broadcast { stream, payload } => {
-                let delivery = self.server.broadcast(&stream, &payload);
+                let delivery = self.server.broadcast(&stream, &payload, now);
                 tracing::debug!(
                     stream,
                     recipients = delivery.recipients,
@@ -243,13 +242,13 @@ impl Core {
                 identity,
                 reconnect,
             } => {
-                let closed = self.server.disconnect_identity(&identity, reconnect);
+                let closed = self.server.disconnect_identity(&identity, reconnect, now);
                 tracing::info!(identity, reconnect, closed, "remote disconnect");
             }
             CoreInput::UpstreamReady(stream) => {
-                self.starting.remove(&stream);
-                self.server.stream_ready(stream.as_str());
+                self.server.stream_ready(stream.as_str(), now);
             }
+            CoreInput::Job(job) => job(&mut self.server, now),
             CoreInput::Control {
                 method,
                 path_and_query,
@@ -261,7 +260,12 @@ impl Core {
                     path_and_query: &path_and_query,
                     body: &body,
                 };
-                let answer = self.app.control(&mut self.server, &request, now);
+                let mut cx = AppContext {
+                    server: &mut self.server,
+                    now,
+                    handle: &self.handle,
+                };
+                let answer = self.app.control(&mut cx, &request);
                 let _ = reply.send(answer);
             }
             CoreInput::Shutdown { timeout } => {
@@ -308,20 +312,12 @@ impl Core {
             connection,
             outbound,
         });
-        let outcome = match self.app.authenticate(&request.info) {
-            Some(identity) => {
-                tracing::debug!(%connection, %identity, path = request.info.path_and_query, "connection accepted");
-                self.server
-                    .accept_connection(incoming.pending, identity, now)
-            }
-            None => {
-                tracing::info!(%connection, path = request.info.path_and_query, "unauthorized connection rejected");
-                self.server.reject_connection(incoming.pending, now)
-            }
+        let mut cx = AppContext {
+            server: &mut self.server,
+            now,
+            handle: &self.handle,
         };
-        if let Err(error) = outcome {
-            tracing::warn!(%connection, %error, "connection decision refused by the core");
-        }
+        self.app.connect(&mut cx, &request.info, incoming.pending);
         OpenReply::Accepted {
             connection,
             subprotocol: incoming.subprotocol,
@@ -351,8 +347,13 @@ impl Core {
             }
             while let Some(event) = self.server.poll_event() {
                 progressed = true;
-                self.observe(&event, now);
-                self.app.handle_event(&mut self.server, event, now);
+                self.observe(&event);
+                let mut cx = AppContext {
+                    server: &mut self.server,
+                    now,
+                    handle: &self.handle,
+                };
+                self.app.handle_event(&mut cx, event);
             }
             if !progressed {
                 break;
@@ -361,32 +362,23 @@ impl Core {
         self.last_text = None;
     }
 
-    /// Streams the bridge did not confirm in time: confirm their
-    /// subscribers anyway, as the bridge will subscribe when Redis is back.
-    fn expire_upstream_waits(&mut self, now: Instant) {
-        let expired: Vec<StreamName> = self
-            .starting
-            .iter()
-            .filter(|(_, &since)| now >= since + UPSTREAM_WAIT)
-            .map(|(stream, _)| stream.clone())
-            .collect();
-        for stream in expired {
-            tracing::warn!(%stream, "upstream subscription not confirmed in time: confirming anyway");
-            self.starting.remove(&stream);
-            self.server.stream_ready(stream.as_str());
-        }
-    }
-
-    fn observe(&mut self, event: &Event, now: Instant) {
+    fn observe(&mut self, event: &Event) {
         match event {
             Event::StreamStarted(stream) => {
                 if let Some(upstream) = &self.upstream {
-                    self.starting.insert(stream.clone(), now);
                     let _ = upstream.send(Upstream::Subscribe(stream.clone()));
                 }
             }
+            Event::UpstreamTimedOut(stream) => {
+                tracing::warn!(%stream, "upstream subscription not confirmed in time: confirming anyway");
+            }
+            Event::DecisionExpired {
+                connection,
+                decision,
+            } => {
+                tracing::warn!(%connection, ?decision, "the app did not decide in time");
+            }
             Event::StreamStopped(stream) => {
-                self.starting.remove(stream);
                 if let Some(upstream) = &self.upstream {
                     let _ = upstream.send(Upstream::Unsubscribe(stream.clone()));
                 }

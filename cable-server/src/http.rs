@@ -126,6 +126,7 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
                 |p| p.as_str().to_owned(),
             ),
             headers,
+            remote_addr: request.extensions().get::<std::net::SocketAddr>().copied(),
         },
     };
     let (reply, answer) = oneshot::channel();

@@ -52,7 +52,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cable_proto::{Config, OriginPattern};
+use cable_proto::server::Config;
+use cable_proto::OriginPattern;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -60,7 +61,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub use app::{CableApp, ControlRequest, HttpResponse, PubSubApp, RequestInfo};
+pub use app::{
+    AnswerError, AppContext, CableApp, ControlRequest, CoreHandle, HttpResponse, PubSubApp,
+    RequestInfo, SyncApp,
+};
 pub use options::{AppKind, Options};
 
 use crate::conn::ConnTiming;
@@ -172,7 +176,10 @@ pub async fn serve(
         redis = options.redis_url.is_some(),
         "cable-server ready"
     );
-    let core = tokio::spawn(Core::new(config, app, upstream).run(core_rx));
+    let handle = CoreHandle {
+        inputs: core_tx.clone(),
+    };
+    let core = tokio::spawn(Core::new(config, app, upstream, handle).run(core_rx));
 
     let shared = Arc::new(Shared {
         core: core_tx.clone(),
@@ -204,7 +211,10 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| http::handle(request, Arc::clone(&shared)));
+                    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(peer);
+                        http::handle(request, Arc::clone(&shared))
+                    });
                     let served = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .with_upgrades()

@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use cable_refapp::ReferenceApp;
-use cable_proto::{Config, Event, Identity, Server};
+use cable_proto::server::{Config, ConnectionAccept, Event, Server};
 
-use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo};
+use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo, SyncApp};
 
 /// The reference app as a [`CableApp`].
 pub(crate) fn app() -> Box<dyn CableApp> {
@@ -15,7 +15,7 @@ pub(crate) fn app() -> Box<dyn CableApp> {
 
 struct Reference(ReferenceApp);
 
-impl CableApp for Reference {
+impl SyncApp for Reference {
     fn name(&self) -> &str {
         "reference"
     }
@@ -24,9 +24,10 @@ impl CableApp for Reference {
         config.origins = ReferenceApp::config().origins;
     }
 
-    fn authenticate(&mut self, request: &RequestInfo) -> Option<Identity> {
+    fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept> {
         self.0
             .authenticate(&request.path_and_query, request.authorization())
+            .map(Into::into)
     }
 
     fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant) {
