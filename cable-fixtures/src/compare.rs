@@ -10,7 +10,8 @@
 //!    JSON values (key order and the outer frame's escaping do not matter), and the
 //!    `identifier` strings must be equal byte for byte (they are compared as strings, never
 //!    re-parsed). Frames that are not JSON are compared exactly, binary frames by bytes,
-//!    large frames by length and SHA-256.
+//!    large frames by length and SHA-256. One exception to the order, for what Rails leaves
+//!    unordered: a *broadcast group* of the recording is compared as a multiset (see below).
 //! 3. **Close**: who closed first must agree; a server-initiated close
 //!    (`rcvd_then_sent: true`) must carry the same code.
 //! 4. **Pings**, compared apart from the other frames: every ping has exactly the shape
@@ -24,9 +25,30 @@
 //!
 //! The scenario's own events (client `-`): the `http` calls must get the same status.
 //!
+//! **Broadcast groups.** Rails 6.1 defines no order among the frames one broadcast produces
+//! for several subscriptions of one connection: each subscription's stream callback runs on
+//! its own in the worker pool. A broadcast group is a run of at least two consecutive
+//! non-ping frames of one client *in the recording* such that
+//!
+//! - each frame is a text frame whose JSON is an object with exactly the keys `identifier`
+//!   (a string) and `message` (a stream message, not a confirmation or any other frame);
+//! - all have the same `message` value (JSON equality), and there are at least two
+//!   different `identifier` strings among them;
+//! - no scripted step of the scenario (a handshake, `out` frame, `http` call or
+//!   client-initiated close, of any client) is recorded between two consecutive members,
+//!   so no new cause can have come between them.
+//!
+//! Groups are maximal. The observation's frames at the same positions (the frames before a
+//! group are matched one to one, so the positions line up) must be the same frames in any
+//! order: each member matched by exactly one frame under the rules above, so a missing,
+//! duplicated, changed or foreign frame in the group is still a difference. Everything else
+//! stays strictly ordered. The rule is not a [`Deviation`]: it applies in every replay,
+//! against the core and against live servers, Rails included.
+//!
 //! Anything else is a [`Mismatch`], unless a [`Deviation`] in the given set tolerates it.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde_json::Value;
 
@@ -87,10 +109,12 @@ pub fn compare(
             first = Some(m);
         }
     };
+    let steps = step_positions(expected);
     for c in &clients {
         let e = ClientView::of(expected, c);
         let a = ClientView::of(actual, c);
-        if let Err(m) = compare_client(c, &e, &a, deviations) {
+        let groups = broadcast_groups(&e, &steps);
+        if let Err(m) = compare_client(c, &e, &a, &groups, deviations) {
             consider(m);
         }
     }
@@ -107,6 +131,8 @@ pub fn compare(
 struct ClientView<'a> {
     handshake: Option<&'a Event>,
     frames: Vec<&'a Event>,
+    /// Where each of `frames` is in the transcript's events.
+    frame_positions: Vec<usize>,
     pings: Vec<&'a Event>,
     close: Option<(&'a Event, &'a Close)>,
     welcome_t: Option<f64>,
@@ -118,12 +144,16 @@ impl<'a> ClientView<'a> {
         let mut v = ClientView {
             handshake: None,
             frames: Vec::new(),
+            frame_positions: Vec::new(),
             pings: Vec::new(),
             close: None,
             welcome_t: None,
             last_t: 0.0,
         };
-        for e in t.events_of(client) {
+        for (i, e) in t.events.iter().enumerate() {
+            if e.client != client {
+                continue;
+            }
             v.last_t = v.last_t.max(e.t_ms);
             match &e.kind {
                 EventKind::Handshake(_) | EventKind::HandshakeFailed(_) => v.handshake = Some(e),
@@ -137,6 +167,7 @@ impl<'a> ClientView<'a> {
                             v.welcome_t = Some(e.t_ms);
                         }
                         v.frames.push(e);
+                        v.frame_positions.push(i);
                     }
                 }
                 EventKind::Close(c) => v.close = Some((e, c)),
@@ -145,6 +176,73 @@ impl<'a> ClientView<'a> {
         }
         v
     }
+}
+
+/// Where the scripted steps of a recording are among its events: handshakes (refused or
+/// not), `out` frames, `http` calls and client-initiated closes, of every client. Sorted.
+fn step_positions(t: &Transcript) -> Vec<usize> {
+    t.events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| match &e.kind {
+            EventKind::Handshake(_)
+            | EventKind::HandshakeFailed(_)
+            | EventKind::Out(_)
+            | EventKind::Http(_) => true,
+            EventKind::Close(c) => c.client_initiated(),
+            EventKind::In(_) | EventKind::Note(_) => false,
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The `identifier` and `message` of a frame that is exactly
+/// `{"identifier": <string>, "message": <any>}` (a stream message).
+fn stream_message(p: &Payload) -> Option<(String, Value)> {
+    let v: Value = serde_json::from_str(p.text()?).ok()?;
+    let o = v.as_object()?;
+    if o.len() != 2 {
+        return None;
+    }
+    let identifier = o.get("identifier")?.as_str()?.to_owned();
+    Some((identifier, o.get("message")?.clone()))
+}
+
+/// The broadcast groups of a recorded client (see the module docs), as ranges of indices
+/// into its `frames`, in order.
+fn broadcast_groups(view: &ClientView<'_>, steps: &[usize]) -> Vec<Range<usize>> {
+    let members: Vec<Option<(String, Value)>> = view
+        .frames
+        .iter()
+        .map(|e| stream_message(payload_of(e)))
+        .collect();
+    // Whether a scripted step lies between the events at positions `a` < `b`.
+    let step_between = |a: usize, b: usize| {
+        let next = steps.partition_point(|&s| s <= a);
+        steps.get(next).is_some_and(|&s| s < b)
+    };
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < members.len() {
+        let mut j = i + 1;
+        if let Some((_, message)) = &members[i] {
+            while j < members.len()
+                && members[j].as_ref().is_some_and(|(_, m)| m == message)
+                && !step_between(view.frame_positions[j - 1], view.frame_positions[j])
+            {
+                j += 1;
+            }
+            let first_id = members[i].as_ref().map(|(id, _)| id);
+            let several = members[i + 1..j]
+                .iter()
+                .any(|m| m.as_ref().map(|(id, _)| id) != first_id);
+            if several {
+                groups.push(i..j);
+            }
+        }
+        i = j;
+    }
+    groups
 }
 
 fn json_type(text: &str) -> Option<String> {
@@ -221,6 +319,7 @@ fn compare_client(
     client: &str,
     e: &ClientView<'_>,
     a: &ClientView<'_>,
+    groups: &[Range<usize>],
     deviations: &Deviations,
 ) -> Result<(), Mismatch> {
     let mismatch = |t_ms: f64, what: String, expected: String, actual: String| Mismatch {
@@ -255,20 +354,16 @@ fn compare_client(
             actual_frames.pop();
         }
     }
-    for (i, pair) in e
-        .frames
-        .iter()
-        .map(Some)
-        .chain(std::iter::repeat(None))
-        .zip(
-            actual_frames
-                .iter()
-                .map(Some)
-                .chain(std::iter::repeat(None)),
-        )
-        .enumerate()
-    {
-        match pair {
+    let mut groups = groups.iter().peekable();
+    let mut i = 0;
+    while i < e.frames.len().max(actual_frames.len()) {
+        if let Some(g) = groups.next_if(|g| g.start == i) {
+            compare_group(g, &e.frames, &actual_frames)
+                .map_err(|(t, what, exp, act)| mismatch(t, what, exp, act))?;
+            i = g.end;
+            continue;
+        }
+        match (e.frames.get(i), actual_frames.get(i)) {
             (None, None) => break,
             (Some(ef), None) => {
                 return Err(mismatch(
@@ -297,6 +392,7 @@ fn compare_client(
                 }
             }
         }
+        i += 1;
     }
 
     // 3. Close.
@@ -381,6 +477,57 @@ fn compare_client(
             format!("{} pings", e.pings.len()),
             format!("{} pings", a.pings.len()),
         ));
+    }
+    Ok(())
+}
+
+/// Compares the recorded broadcast group `g` with the observed frames at the same positions
+/// as a multiset: every member must be matched by exactly one of them. Returns the
+/// mismatch's time, description, expected and actual side.
+fn compare_group(
+    g: &Range<usize>,
+    expected: &[&Event],
+    actual: &[&Event],
+) -> Result<(), (f64, String, String, String)> {
+    let members = &expected[g.clone()];
+    let window = actual
+        .get(g.clone())
+        .unwrap_or(&actual[g.start.min(actual.len())..]);
+    let mut unmatched: Vec<&Event> = window.to_vec();
+    for (k, ef) in members.iter().enumerate() {
+        let found = unmatched
+            .iter()
+            .position(|af| frame_difference(payload_of(ef), payload_of(af)).is_none());
+        match found {
+            Some(at) => {
+                unmatched.remove(at);
+            }
+            None => {
+                let n = g.start + k + 1;
+                let group = format!(
+                    "frames #{}-#{} are one broadcast to several subscriptions, compared in \
+                     any order",
+                    g.start + 1,
+                    g.end
+                );
+                let (what, act) = if unmatched.is_empty() {
+                    (
+                        format!("frame #{n} is missing ({group})"),
+                        "nothing".to_owned(),
+                    )
+                } else {
+                    let left: Vec<String> = unmatched
+                        .iter()
+                        .map(|af| payload_of(af).display())
+                        .collect();
+                    (
+                        format!("frame #{n} differs ({group}; no frame there matches it)"),
+                        left.join(" | "),
+                    )
+                };
+                return Err((ef.t_ms, what, payload_of(ef).display(), act));
+            }
+        }
     }
     Ok(())
 }
@@ -648,6 +795,189 @@ mod tests {
         let m = compare(&rec, &client_closed, &Deviations::none()).unwrap_err();
         assert_eq!(m.expected, "server closed first, code 1000");
         assert_eq!(m.actual, "client closed first, code 1000");
+    }
+
+    /// Recorded from Rails 6.1: three subscriptions of one connection to one stream, three
+    /// broadcasts, each delivered out of subscription order.
+    const SEVERAL: &str =
+        include_str!("../transcripts/rails-6.1/broadcast_several_subscriptions_unordered.jsonl");
+
+    /// Where client A's non-ping frames are among the events (frame #n is at `[n - 1]`).
+    fn frame_events(tr: &Transcript) -> Vec<usize> {
+        tr.events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.client == "A" && matches!(&e.kind, EventKind::In(p) if !is_ping(p)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// `tr` with client A's frames (by number, 1-based) rearranged: frame #n gets the payload
+    /// of frame #`order[n - first]` for n from `first`.
+    fn rearranged(tr: &Transcript, first: usize, order: &[usize]) -> Transcript {
+        let at = frame_events(tr);
+        let mut out = tr.clone();
+        for (k, &from) in order.iter().enumerate() {
+            out.events[at[first - 1 + k]].kind = tr.events[at[from - 1]].kind.clone();
+        }
+        out
+    }
+
+    #[test]
+    fn the_several_subscriptions_recording_has_three_groups() {
+        let tr = t(SEVERAL);
+        let view = ClientView::of(&tr, "A");
+        assert_eq!(view.frames.len(), 13);
+        assert_eq!(
+            broadcast_groups(&view, &step_positions(&tr)),
+            [4..7, 7..10, 10..13]
+        );
+        // Recorded out of subscription order (#2, #3, #4 are the confirmations in it).
+        let id = |n: usize| stream_message(payload_of(view.frames[n - 1])).map(|(id, _)| id);
+        let confirmed = |n: usize| {
+            let v: Value =
+                serde_json::from_str(payload_of(view.frames[n - 1]).text().unwrap()).unwrap();
+            v["identifier"].as_str().map(str::to_owned)
+        };
+        let delivered: Vec<_> = (5..=7).map(id).collect();
+        let subscribed: Vec<_> = (2..=4).map(confirmed).collect();
+        assert_ne!(delivered, subscribed);
+    }
+
+    #[test]
+    fn a_broadcast_group_matches_in_any_order() {
+        let rec = t(SEVERAL);
+        for order in [[5, 6, 7], [7, 6, 5], [6, 7, 5], [7, 5, 6]] {
+            let other = rearranged(&rec, 5, &order);
+            compare(&rec, &other, &Deviations::none()).unwrap();
+            compare(&other, &rec, &Deviations::none()).unwrap();
+        }
+        // Every group at once, and both ways.
+        let all = rearranged(&rec, 5, &[7, 5, 6, 10, 9, 8, 12, 13, 11]);
+        compare(&rec, &all, &Deviations::none()).unwrap();
+        compare(&all, &rec, &Deviations::cable()).unwrap();
+    }
+
+    #[test]
+    fn a_missing_duplicated_or_foreign_member_of_a_group_fails() {
+        let rec = t(SEVERAL);
+        // Missing: the group's last member is dropped.
+        let mut missing = rec.clone();
+        missing.events.remove(frame_events(&rec)[6]);
+        let m = compare(&rec, &missing, &Deviations::none()).unwrap_err();
+        assert!(m.what.contains("compared in any order"), "{m}");
+        assert_eq!(
+            m.expected,
+            payload_of(&rec.events[frame_events(&rec)[6]]).display()
+        );
+        // Missing at the very end: nothing left to match.
+        let mut short = rec.clone();
+        short.events.remove(frame_events(&rec)[12]);
+        let m = compare(&rec, &short, &Deviations::none()).unwrap_err();
+        assert!(m.what.starts_with("frame #13 is missing ("), "{m}");
+        assert_eq!(m.actual, "nothing");
+        // Duplicated: one subscription twice, another not at all.
+        let dup = rearranged(&rec, 5, &[5, 5, 7]);
+        let m = compare(&rec, &dup, &Deviations::none()).unwrap_err();
+        assert!(m.what.starts_with("frame #6 differs ("), "{m}");
+        // The next broadcast's frame pulled into the group.
+        let foreign = rearranged(&rec, 5, &[5, 6, 8, 7]);
+        let m = compare(&rec, &foreign, &Deviations::none()).unwrap_err();
+        assert!(m.what.contains("compared in any order"), "{m}");
+        // One extra copy of a member after the group.
+        let mut extra = rec.clone();
+        let at = frame_events(&rec)[6];
+        extra.events.insert(at + 1, rec.events[at].clone());
+        assert!(compare(&rec, &extra, &Deviations::none()).is_err());
+    }
+
+    #[test]
+    fn order_outside_a_group_is_still_strict() {
+        let rec = t(SEVERAL);
+        // Two broadcasts (different messages) swapped across the groups' border.
+        let across = rearranged(&rec, 7, &[8, 7]);
+        let m = compare(&rec, &across, &Deviations::none()).unwrap_err();
+        assert!(m.what.starts_with("frame #7 differs"), "{m}");
+        // Confirmations are not stream messages: their order is compared.
+        let confirms = rearranged(&rec, 2, &[3, 2]);
+        let m = compare(&rec, &confirms, &Deviations::none()).unwrap_err();
+        assert_eq!(m.what, "frame #2 differs (identifier strings differ)");
+        // The same message to two subscriptions with a scripted step between them: two causes,
+        // so not a group. (An `out` is recorded between the first group's #6 and #7.)
+        let mut split = rec.clone();
+        let at = frame_events(&rec)[5];
+        split.events.insert(
+            at + 1,
+            Event {
+                t_ms: rec.events[at].t_ms,
+                client: "A".into(),
+                kind: EventKind::Out(Payload::Text("{}".into())),
+            },
+        );
+        let view = ClientView::of(&split, "A");
+        assert_eq!(
+            broadcast_groups(&view, &step_positions(&split)),
+            [4..6, 7..10, 10..13]
+        );
+        compare(&split, &rearranged(&split, 5, &[6, 5]), &Deviations::none()).unwrap();
+        let m = compare(&split, &rearranged(&split, 6, &[7, 6]), &Deviations::none()).unwrap_err();
+        assert!(m.what.starts_with("frame #6 differs"), "{m}");
+        // A note between members is not a step.
+        let mut noted = rec.clone();
+        noted.events.insert(
+            at + 1,
+            Event {
+                t_ms: rec.events[at].t_ms,
+                client: "-".into(),
+                kind: EventKind::Note("hi".into()),
+            },
+        );
+        compare(
+            &noted,
+            &rearranged(&noted, 5, &[7, 6, 5]),
+            &Deviations::none(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_stream_messages_of_several_identifiers_form_groups() {
+        let frame = |s: &str| Payload::Text(s.into());
+        assert!(stream_message(&frame(r#"{"identifier":"x","message":1}"#)).is_some());
+        for not in [
+            r#"{"identifier":"x","message":1,"type":"t"}"#,
+            r#"{"identifier":{"a":1},"message":1}"#,
+            r#"{"identifier":"x","type":"confirm_subscription"}"#,
+            r#"{"message":1}"#,
+            "not json",
+        ] {
+            assert!(stream_message(&frame(not)).is_none(), "{not}");
+        }
+        // The same identifier twice (one subscription streaming twice): equal frames, no
+        // group needed.
+        let line = |t: f64, id: &str| {
+            format!(
+                r#"{{"t_ms": {t}, "client": "A", "dir": "in", "frame": "{{\"identifier\":\"{id}\",\"message\":1}}"}}"#
+            )
+        };
+        let base = PING.lines().take(2).collect::<Vec<_>>().join("\n");
+        let one = t(&format!(
+            "{base}\n{}\n{}\n",
+            line(500.0, "x"),
+            line(501.0, "x")
+        ));
+        let steps = step_positions(&one);
+        assert!(broadcast_groups(&ClientView::of(&one, "A"), &steps).is_empty());
+        let two = t(&format!(
+            "{base}\n{}\n{}\n",
+            line(500.0, "x"),
+            line(501.0, "y")
+        ));
+        let steps = step_positions(&two);
+        assert_eq!(
+            broadcast_groups(&ClientView::of(&two, "A"), &steps),
+            vec![1..3]
+        );
     }
 
     #[test]

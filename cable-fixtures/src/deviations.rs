@@ -1,9 +1,15 @@
 //! Deliberate differences from Rails 6.1, known by name.
 //!
-//! The comparison in [`crate::compare`] tolerates nothing but the deviations it is given.
-//! Replays against Rails use [`Deviations::none`]; replays against the core or cable-server
-//! use [`Deviations::cable`], the project's declared set. `DEVIATIONS.md` lists each one with
-//! its reason; a test keeps that file and this enum in step.
+//! The comparison in [`crate::compare`](mod@crate::compare) tolerates nothing but the
+//! deviations it is given. Replays against Rails use [`Deviations::none`]; replays against
+//! the core or cable-server use [`Deviations::cable`], the project's declared set.
+//! `DEVIATIONS.md` lists each one with its reason; a test keeps that file and this enum in
+//! step.
+//!
+//! What Rails itself leaves unordered is not a deviation: the frames one broadcast produces
+//! for several subscriptions of one connection are compared as a set in every replay,
+//! whatever the set of deviations (see "Broadcast groups" in
+//! [`crate::compare`](mod@crate::compare)).
 
 use std::collections::BTreeSet;
 use std::fmt;
