@@ -39,6 +39,7 @@ pub struct Limits {
     /// (default 1 MiB, AnyCable's `max_pending_size`). A frame that would go
     /// past it is not queued; the connection gets
     /// `{"type":"disconnect","reason":"too_slow","reconnect":true}` and a close.
+    /// Values past 4 GiB (`u32::MAX`) act as 4 GiB.
     pub max_queued_bytes: usize,
     /// What a frame over `max_frame_bytes` does (default: ignored).
     pub on_frame_too_large: LimitAction,

@@ -173,6 +173,7 @@ impl Server {
     ) -> Result<(), UsageError> {
         self.advance(now);
         let conn = self.conn_mut(connection)?;
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         conn.queued = conn.queued.saturating_sub(bytes);
         Ok(())
     }

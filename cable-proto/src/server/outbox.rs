@@ -50,13 +50,14 @@ pub(super) fn push_counted(
     if conn.state == ConnState::Closing {
         return false;
     }
-    if conn.queued + bytes.len() > limit {
+    let queued = conn.queued as usize + bytes.len();
+    let Some(queued) = u32::try_from(queued).ok().filter(|_| queued <= limit) else {
         let reason = DisconnectReason::TooSlow;
         close_frames(conn, transmits, index, generation, &reason, true);
         overflowed.push(index);
         return false;
-    }
-    conn.queued += bytes.len();
+    };
+    conn.queued = queued;
     transmits.push_back(Transmit {
         connection: ConnectionId { index, generation },
         frame: Frame::Text(bytes),

@@ -74,7 +74,7 @@ impl Server {
 
     /// Bytes queued for a connection and not yet reported written.
     pub fn queued_bytes(&self, connection: ConnectionId) -> usize {
-        self.conn(connection).map_or(0, |c| c.queued)
+        self.conn(connection).map_or(0, |c| c.queued as usize)
     }
 
     /// The subscriptions of a connection: handle, identifier, and whether it

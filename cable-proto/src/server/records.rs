@@ -77,7 +77,9 @@ pub(super) struct Conn {
     /// Exactly sized: subscriptions change rarely, connections are many.
     pub(super) subs: Box<[u32]>,
     pub(super) extra: Option<Box<ConnExtra>>,
-    pub(super) queued: usize,
+    /// Bytes queued and not yet reported written: at most `u32::MAX` (the
+    /// queue bound is capped there), which keeps the record in 64 bytes.
+    pub(super) queued: u32,
     /// The neighbours in the identity's list of connections, or [`NONE`].
     pub(super) prev_same_identity: u32,
     pub(super) next_same_identity: u32,
@@ -185,4 +187,23 @@ pub(super) struct Group {
     /// Position in the stream's list of groups.
     pub(super) pos: u32,
     pub(super) members: Vec<Member>,
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The records the per-connection and per-subscription state is made of
+    /// (the alloc integration test measures the whole, table slack included).
+    #[test]
+    fn record_sizes_stay_small() {
+        let sizes = (
+            std::mem::size_of::<Option<Conn>>(),
+            std::mem::size_of::<Option<Sub>>(),
+        );
+        assert!(sizes.0 <= 64, "Option<Conn>: {} bytes", sizes.0);
+        assert!(sizes.1 <= 32, "Option<Sub>: {} bytes", sizes.1);
+        assert_eq!(std::mem::size_of::<Member>(), 8);
+        assert_eq!(std::mem::size_of::<Membership>(), 8);
+    }
 }
