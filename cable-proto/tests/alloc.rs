@@ -84,13 +84,17 @@ fn allocations_per_broadcast_do_not_grow_with_recipients() {
     for n in [1, 100, 10_000] {
         let mut host = host_with_subscribers(n, false);
         // The first broadcast may grow the (long-lived) transmit queue, once.
-        let (allocs, _, delivery) =
-            measure(|| host.server.broadcast("chat_r1", r#"{"text":"hi"}"#));
+        let (allocs, _, delivery) = measure(|| {
+            host.server
+                .broadcast("chat_r1", r#"{"text":"hi"}"#, host.now)
+        });
         assert_eq!(delivery.recipients, n);
         assert_eq!(host.all_frames().len(), n);
         first.push(allocs);
-        let (allocs, _, delivery) =
-            measure(|| host.server.broadcast("chat_r1", r#"{"text":"again"}"#));
+        let (allocs, _, delivery) = measure(|| {
+            host.server
+                .broadcast("chat_r1", r#"{"text":"again"}"#, host.now)
+        });
         assert_eq!(delivery.recipients, n);
         assert_eq!(host.all_frames().len(), n);
         steady.push(allocs);
@@ -106,9 +110,13 @@ fn allocations_per_broadcast_do_not_grow_with_recipients() {
 #[test]
 fn allocations_per_broadcast_grow_with_identifiers_only() {
     let mut host = host_with_subscribers(100, true);
-    host.server.broadcast("chat_r1", r#"{"text":"warm"}"#);
+    host.server
+        .broadcast("chat_r1", r#"{"text":"warm"}"#, host.now);
     host.all_frames();
-    let (allocs, _, delivery) = measure(|| host.server.broadcast("chat_r1", r#"{"text":"hi"}"#));
+    let (allocs, _, delivery) = measure(|| {
+        host.server
+            .broadcast("chat_r1", r#"{"text":"hi"}"#, host.now)
+    });
     assert_eq!((delivery.recipients, delivery.encoded), (100, 100));
     // One frame per identifier; each is moved to its only recipient.
     assert_eq!(allocs, 100);
@@ -147,15 +155,15 @@ fn state_per_idle_connection_and_per_subscription() {
     let (_, sub_bytes, _) = measure(|| {
         for &conn in &conns {
             host.send(conn, &subscribe(CHAT));
-            let Some(cable_proto::Event::SubscriptionRequested { pending, .. }) =
+            let Some(cable_proto::server::Event::SubscriptionRequested { pending, .. }) =
                 host.server.poll_event()
             else {
                 panic!()
             };
             host.server
                 .accept_subscription(
-                    pending.take(),
-                    cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+                    pending,
+                    cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
                     host.now,
                 )
                 .unwrap();

@@ -4,10 +4,8 @@
 
 mod common;
 
-use cable_proto::{
-    Config, DisconnectReason, Event, Frame, JsonText, Limits, OriginPolicy, StreamMode,
-    UnsubscribeCause,
-};
+use cable_proto::server::{Config, Event, Frame, Limits, UnsubscribeCause};
+use cable_proto::{DisconnectReason, JsonText, OriginPolicy, StreamMode};
 use common::*;
 
 const FEED: &str = r#"{"channel":"FeedChannel"}"#;
@@ -33,8 +31,8 @@ fn streams_change_while_the_subscription_stays() {
     let sub = pending.subscription();
     host.server
         .accept_subscription(
-            pending.take(),
-            cable_proto::SubscriptionAccept::new()
+            pending,
+            cable_proto::server::SubscriptionAccept::new()
                 .stream("feed_a")
                 .stream("feed_b"),
             host.now,
@@ -50,14 +48,16 @@ fn streams_change_while_the_subscription_stays() {
     );
     // follow: stream_from in an action.
     host.server
-        .stream_from(sub, "feed_c", StreamMode::Json)
+        .stream_from(sub, "feed_c", StreamMode::Json, host.now)
         .unwrap();
     host.server
-        .stream_from(sub, "feed_c", StreamMode::Json)
+        .stream_from(sub, "feed_c", StreamMode::Json, host.now)
         .unwrap();
     assert_eq!(host.events(), vec![Event::StreamStarted("feed_c".into())]);
     assert_eq!(
-        host.server.broadcast("feed_c", r#"{"n":1}"#).recipients,
+        host.server
+            .broadcast("feed_c", r#"{"n":1}"#, host.now)
+            .recipients,
         1,
         "once, not twice"
     );
@@ -66,13 +66,21 @@ fn streams_change_while_the_subscription_stays() {
         vec![data_frame(FEED, r#"{"n":1}"#)]
     );
     // unfollow: stop_stream_from.
-    host.server.stop_stream_from(sub, "feed_a").unwrap();
+    host.server
+        .stop_stream_from(sub, "feed_a", host.now)
+        .unwrap();
     assert_eq!(host.events(), vec![Event::StreamStopped("feed_a".into())]);
-    assert_eq!(host.server.broadcast("feed_a", "{}").recipients, 0);
-    assert_eq!(host.server.broadcast("feed_b", "{}").recipients, 1);
+    assert_eq!(
+        host.server.broadcast("feed_a", "{}", host.now).recipients,
+        0
+    );
+    assert_eq!(
+        host.server.broadcast("feed_b", "{}", host.now).recipients,
+        1
+    );
     host.all_frames();
     // unfollow_all: stop_all_streams; the subscription stays.
-    host.server.stop_all_streams(sub).unwrap();
+    host.server.stop_all_streams(sub, host.now).unwrap();
     let mut stopped = host.events();
     stopped.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(
@@ -99,8 +107,8 @@ fn a_stream_appears_with_its_first_subscriber_and_goes_with_its_last() {
     };
     host.server
         .accept_subscription(
-            pending.take(),
-            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            pending,
+            cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
             host.now,
         )
         .unwrap();
@@ -111,8 +119,8 @@ fn a_stream_appears_with_its_first_subscriber_and_goes_with_its_last() {
     };
     host.server
         .accept_subscription(
-            pending.take(),
-            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            pending,
+            cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
             host.now,
         )
         .unwrap();
@@ -143,7 +151,7 @@ fn one_encode_per_identifier_and_every_recipient_shares_the_bytes() {
     }
     // The payload is spliced as given: spacing and escapes survive.
     let payload = r#"{"text": "hi \u00e9", "n": 1.50}"#;
-    let delivery = host.server.broadcast("chat_r1", payload);
+    let delivery = host.server.broadcast("chat_r1", payload, host.now);
     assert_eq!((delivery.recipients, delivery.encoded), (5, 2));
     let transmits: Vec<_> = std::iter::from_fn(|| host.server.poll_transmit()).collect();
     assert_eq!(transmits.len(), 5);
@@ -175,8 +183,8 @@ fn raw_string_delivery() {
     };
     host.server
         .accept_subscription(
-            pending.take(),
-            cable_proto::SubscriptionAccept::new().stream_raw("raw_x"),
+            pending,
+            cable_proto::server::SubscriptionAccept::new().stream_raw("raw_x"),
             host.now,
         )
         .unwrap();
@@ -184,7 +192,7 @@ fn raw_string_delivery() {
     let b = host.connect("bob");
     host.subscribe(b, CHAT, &["raw_x"]);
     // JSON payload: the raw subscriber gets it as a string, the other as JSON.
-    host.server.broadcast("raw_x", r#"{"a":"<b>"}"#);
+    host.server.broadcast("raw_x", r#"{"a":"<b>"}"#, host.now);
     let frames = host.all_frames();
     assert_eq!(
         frames,
@@ -197,14 +205,14 @@ fn raw_string_delivery() {
         ]
     );
     // Not JSON: only the raw subscriber can take it.
-    let delivery = host.server.broadcast("raw_x", "plain text");
+    let delivery = host.server.broadcast("raw_x", "plain text", host.now);
     assert_eq!((delivery.recipients, delivery.skipped_invalid_json), (1, 1));
     assert_eq!(
         host.all_frames(),
         vec![(a, Out::Text(data_frame(raw_id, r#""plain text""#)))]
     );
     // The string entry point: everyone gets a JSON string.
-    host.server.broadcast_string("raw_x", "hello");
+    host.server.broadcast_string("raw_x", "hello", host.now);
     assert_eq!(
         host.all_frames(),
         vec![
@@ -235,7 +243,11 @@ fn targets_identity_connection_subscription_and_stream_except() {
     host.subscribe(b, CHAT, &["chat_r1"]);
     let frame = JsonText::new(r#"{"type":"chat","data":{"m":"hi"}}"#).unwrap();
     // Every connection of one identity.
-    assert_eq!(host.server.send_frame_to_identity("alice", &frame), 2);
+    assert_eq!(
+        host.server
+            .send_frame_to_identity("alice", &frame, host.now),
+        2
+    );
     assert_eq!(
         host.all_frames(),
         vec![
@@ -243,16 +255,20 @@ fn targets_identity_connection_subscription_and_stream_except() {
             (a2, Out::Text(frame.as_str().into()))
         ]
     );
-    assert_eq!(host.server.send_frame_to_identity("nobody", &frame), 0);
+    assert_eq!(
+        host.server
+            .send_frame_to_identity("nobody", &frame, host.now),
+        0
+    );
     // One connection.
-    host.server.send_frame(b, &frame).unwrap();
+    host.server.send_frame(b, &frame, host.now).unwrap();
     assert_eq!(
         host.all_frames(),
         vec![(b, Out::Text(frame.as_str().into()))]
     );
     // One subscription.
     host.server
-        .transmit(sa, &JsonText::string("only you"))
+        .transmit(sa, &JsonText::string("only you"), host.now)
         .unwrap();
     assert_eq!(
         host.all_frames(),
@@ -261,7 +277,7 @@ fn targets_identity_connection_subscription_and_stream_except() {
     // A stream except one connection (the typist).
     let delivery = host
         .server
-        .broadcast_except("chat_r1", r#"{"typing":"alice"}"#, a1);
+        .broadcast_except("chat_r1", r#"{"typing":"alice"}"#, a1, host.now);
     assert_eq!(delivery.recipients, 2);
     assert_eq!(
         host.all_frames(),
@@ -278,14 +294,15 @@ fn publish_order_and_membership_at_publish_time() {
     let a = host.connect("alice");
     host.subscribe(a, CHAT, &["chat_r1"]);
     for n in 0..5 {
-        host.server.broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#));
+        host.server
+            .broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#), host.now);
     }
     let mut frames = host.all_frames();
     let b = host.connect("bob");
     host.subscribe(b, CHAT, &["chat_r1"]);
-    host.server.broadcast("chat_r1", r#"{"n":5}"#);
+    host.server.broadcast("chat_r1", r#"{"n":5}"#, host.now);
     host.send(a, &unsubscribe(CHAT));
-    host.server.broadcast("chat_r1", r#"{"n":6}"#);
+    host.server.broadcast("chat_r1", r#"{"n":6}"#, host.now);
     frames.extend(host.all_frames());
     let of = |c| -> Vec<String> {
         frames
@@ -344,8 +361,8 @@ fn a_slow_consumer_alone_is_disconnected() {
         };
         host.server
             .accept_subscription(
-                pending.take(),
-                cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+                pending,
+                cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
                 host.now,
             )
             .unwrap();
@@ -356,7 +373,9 @@ fn a_slow_consumer_alone_is_disconnected() {
         while let Some(t) = host.server.poll_transmit() {
             match t.frame {
                 Frame::Text(bytes) if t.connection == fast => {
-                    host.server.handle_written(fast, bytes.len()).unwrap();
+                    host.server
+                        .handle_written(fast, bytes.len(), host.now)
+                        .unwrap();
                 }
                 Frame::Text(bytes) => {
                     slow_frames.push(Out::Text(String::from_utf8(bytes.to_vec()).unwrap()))
@@ -373,7 +392,7 @@ fn a_slow_consumer_alone_is_disconnected() {
     for n in 0..3 {
         assert_eq!(
             host.server
-                .broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#))
+                .broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#), host.now)
                 .recipients,
             2
         );
@@ -382,7 +401,12 @@ fn a_slow_consumer_alone_is_disconnected() {
     assert_eq!(host.server.queued_bytes(slow), limit);
     assert_eq!(host.server.queued_bytes(fast), 0);
     // One more frame would go past the bound.
-    assert_eq!(host.server.broadcast("chat_r1", r#"{"n":3}"#).recipients, 1);
+    assert_eq!(
+        host.server
+            .broadcast("chat_r1", r#"{"n":3}"#, host.now)
+            .recipients,
+        1
+    );
     drain(&mut host, &mut slow_frames);
     assert_eq!(
         &slow_frames[slow_frames.len() - 2..],
@@ -401,7 +425,12 @@ fn a_slow_consumer_alone_is_disconnected() {
     assert!(events.iter().any(|e| matches!(e, Event::Unsubscribed { connection, cause: UnsubscribeCause::Disconnected, .. } if *connection == slow)));
     assert!(host.server.queued_bytes(slow) <= limit);
     // Everyone else goes on.
-    assert_eq!(host.server.broadcast("chat_r1", r#"{"n":4}"#).recipients, 1);
+    assert_eq!(
+        host.server
+            .broadcast("chat_r1", r#"{"n":4}"#, host.now)
+            .recipients,
+        1
+    );
     assert_eq!(
         host.all_frames(),
         vec![(fast, Out::Text(data_frame(CHAT, r#"{"n":4}"#)))]
@@ -414,7 +443,8 @@ fn written_reports_free_the_queue() {
     let conn = host.connect("alice");
     host.subscribe(conn, CHAT, &["chat_r1"]);
     for n in 0..50 {
-        host.server.broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#));
+        host.server
+            .broadcast("chat_r1", &format!(r#"{{"n":{n}}}"#), host.now);
         assert_eq!(host.frames(conn).len(), 1, "frame {n} delivered");
     }
     assert_eq!(host.server.queued_bytes(conn), 0);
@@ -450,10 +480,10 @@ fn request(
     host: &mut Host,
     conn: cable_proto::ConnectionId,
     identifier: &str,
-) -> cable_proto::PendingSubscription {
+) -> cable_proto::server::PendingSubscription {
     host.send(conn, &subscribe(identifier));
     match host.events().pop() {
-        Some(Event::SubscriptionRequested { pending, .. }) => pending.take(),
+        Some(Event::SubscriptionRequested { pending, .. }) => pending,
         other => panic!("{other:?}"),
     }
 }
@@ -464,7 +494,7 @@ fn confirmation_waits_for_new_streams_to_be_ready_upstream() {
     let a = host.connect("alice");
     let pending = request(&mut host, a, CHAT);
     host.send(a, &message(CHAT, r#"{"action":"whoami"}"#));
-    let accept = cable_proto::SubscriptionAccept::new()
+    let accept = cable_proto::server::SubscriptionAccept::new()
         .transmit(JsonText::string("early"))
         .stream("chat_r1")
         .stream("chat_all");
@@ -481,9 +511,9 @@ fn confirmation_waits_for_new_streams_to_be_ready_upstream() {
         ],
         "the message waits behind the confirmation"
     );
-    host.server.stream_ready("chat_r1");
+    host.server.stream_ready("chat_r1", host.now);
     assert!(host.all_frames().is_empty());
-    host.server.stream_ready("chat_all");
+    host.server.stream_ready("chat_all", host.now);
     assert_eq!(texts(host.frames(a)), vec![confirm(CHAT)]);
     assert!(matches!(&host.events()[..], [Event::Perform(p)] if &*p.action == "whoami"));
     // A stream already ready confirms at once.
@@ -492,14 +522,14 @@ fn confirmation_waits_for_new_streams_to_be_ready_upstream() {
     host.server
         .accept_subscription(
             pending,
-            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
             host.now,
         )
         .unwrap();
     assert_eq!(texts(host.frames(b)), vec![confirm(CHAT)]);
     // Ready twice, or unknown: no-op.
-    host.server.stream_ready("chat_r1");
-    host.server.stream_ready("nope");
+    host.server.stream_ready("chat_r1", host.now);
+    host.server.stream_ready("nope", host.now);
     assert!(host.all_frames().is_empty());
 }
 
@@ -512,7 +542,7 @@ fn a_waiting_subscription_of_a_closed_connection_is_never_confirmed() {
     host.server
         .accept_subscription(
             pending,
-            cable_proto::SubscriptionAccept::new().stream("chat_r1"),
+            cable_proto::server::SubscriptionAccept::new().stream("chat_r1"),
             host.now,
         )
         .unwrap();
@@ -525,7 +555,7 @@ fn a_waiting_subscription_of_a_closed_connection_is_never_confirmed() {
         "{events:?}"
     );
     assert!(host.all_frames().is_empty());
-    host.server.stream_ready("chat_r1");
+    host.server.stream_ready("chat_r1", host.now);
     assert!(host.all_frames().is_empty());
     assert_eq!(host.server.subscription_count(), 0);
 }

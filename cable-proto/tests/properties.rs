@@ -9,9 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cable_proto::command::{parse, Command};
+use cable_proto::server::{
+    Config, Event, Frame, LimitAction, Limits, PendingConnection, PerformOutcome,
+    SubscriptionAccept,
+};
 use cable_proto::{
-    Config, ConnectionId, Event, Frame, HandshakeRequest, Identity, LimitAction, Limits,
-    OriginPolicy, StreamMode, SubscriptionAccept, SubscriptionId,
+    ConnectionId, HandshakeRequest, Identity, OriginPolicy, StreamMode, SubscriptionId,
 };
 use common::*;
 use proptest::prelude::*;
@@ -111,7 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Default)]
 struct ModelConn {
     id: Option<ConnectionId>,
-    pending: Option<cable_proto::PendingConnection>,
+    pending: Option<PendingConnection>,
     open: bool,
     closing: bool,
     user: String,
@@ -229,11 +232,14 @@ impl World {
                 if let Op::Follow(..) = op {
                     self.host
                         .server
-                        .stream_from(*sub, STREAMS[s], StreamMode::Json)
+                        .stream_from(*sub, STREAMS[s], StreamMode::Json, now)
                         .unwrap();
                     streams.insert(s);
                 } else {
-                    self.host.server.stop_stream_from(*sub, STREAMS[s]).unwrap();
+                    self.host
+                        .server
+                        .stop_stream_from(*sub, STREAMS[s], now)
+                        .unwrap();
                     streams.remove(&s);
                 }
             }
@@ -242,7 +248,7 @@ impl World {
                 let Some((sub, streams)) = self.conns[i].subs.get_mut(&k) else {
                     return;
                 };
-                self.host.server.stop_all_streams(*sub).unwrap();
+                self.host.server.stop_all_streams(*sub, now).unwrap();
                 streams.clear();
             }
             Op::Broadcast(s) | Op::BroadcastExcept(s, _) => {
@@ -264,8 +270,11 @@ impl World {
                     }
                 }
                 match except {
-                    Some(e) => self.host.server.broadcast_except(STREAMS[s], &payload, e),
-                    None => self.host.server.broadcast(STREAMS[s], &payload),
+                    Some(e) => self
+                        .host
+                        .server
+                        .broadcast_except(STREAMS[s], &payload, e, now),
+                    None => self.host.server.broadcast(STREAMS[s], &payload, now),
                 };
             }
             Op::Close(c) => {
@@ -290,15 +299,15 @@ impl World {
             }
             Op::Written(c, n) => {
                 let Some(id) = self.id(c) else { return };
-                let _ = self.host.server.handle_written(id, n);
+                let _ = self.host.server.handle_written(id, n, now);
             }
             Op::Restart => self.host.server.restart(now),
-            Op::Ready(s) => self.host.server.stream_ready(STREAMS[s]),
+            Op::Ready(s) => self.host.server.stream_ready(STREAMS[s], now),
             Op::DisconnectUser(u) => {
                 let _ = self
                     .host
                     .server
-                    .disconnect_identity(&format!("u{}", u % 3), true);
+                    .disconnect_identity(&format!("u{}", u % 3), true, now);
             }
         }
         self.settle();
@@ -324,7 +333,6 @@ impl World {
                             .iter()
                             .position(|i| *i == identifier.as_str())
                             .unwrap();
-                        let pending = pending.take();
                         let sub = pending.subscription();
                         let now = self.host.now;
                         if k == 4 {
@@ -364,6 +372,15 @@ impl World {
                         if let Some(i) = self.index_of(connection) {
                             self.conns[i].closing = true;
                         }
+                    }
+                    // A message the garbage happened to spell: the action
+                    // does nothing (later commands wait for the answer).
+                    Event::Perform(perform) => {
+                        let now = self.host.now;
+                        self.host
+                            .server
+                            .complete_perform(perform.pending, PerformOutcome::new(), now)
+                            .unwrap();
                     }
                     _ => {}
                 }

@@ -5,10 +5,12 @@ mod common;
 
 use std::time::Duration;
 
+use cable_proto::server::{
+    Config, Event, LimitAction, Limits, PerformOutcome, SubscriptionAccept, UnsubscribeCause,
+};
 use cable_proto::{
-    CommandError, Config, DisconnectReason, Event, HandshakeRefusal, HandshakeRequest, Identity,
-    JsonText, LimitAction, Limits, OriginPattern, OriginPolicy, SubscriptionAccept,
-    UnsubscribeCause, UsageError,
+    CommandError, DisconnectReason, HandshakeRefusal, HandshakeRequest, Identity, JsonText,
+    OriginPattern, OriginPolicy, UsageError,
 };
 use common::*;
 
@@ -33,7 +35,9 @@ fn identifiers_are_echoed_byte_for_byte_and_key_order_makes_another_subscription
     let spaced = r#"{"channel": "ChatChannel", "room": "r1"}"#;
     host.subscribe(conn, spaced, &["chat_r1"]);
     assert_eq!(host.server.subscription_count(), 3);
-    let delivery = host.server.broadcast("chat_r1", r#"{"text":"hi"}"#);
+    let delivery = host
+        .server
+        .broadcast("chat_r1", r#"{"text":"hi"}"#, host.now);
     assert_eq!(delivery.recipients, 3);
     assert_eq!(delivery.encoded, 3);
     let mut frames = host.frames(conn);
@@ -81,7 +85,7 @@ fn html_characters_in_identifiers_are_escaped_in_the_outer_frame() {
         panic!()
     };
     host.server
-        .accept_subscription(pending.take(), SubscriptionAccept::new(), host.now)
+        .accept_subscription(pending, SubscriptionAccept::new(), host.now)
         .unwrap();
     assert_eq!(
         host.frames(conn),
@@ -265,19 +269,22 @@ fn frames_before_welcome_are_handled_after_it_in_order() {
         panic!()
     };
     host.server
-        .accept_subscription(pending.take(), SubscriptionAccept::new(), host.now)
+        .accept_subscription(pending, SubscriptionAccept::new(), host.now)
         .unwrap();
     assert_eq!(host.frames(conn), vec![Out::Text(confirm(CHAT))]);
+    // The message comes out; the garbage waits for the perform's decision.
+    let perform = host.perform();
+    assert_eq!(&*perform.action, "whoami");
+    host.complete(perform);
     let events = host.events();
-    assert!(matches!(&events[0], Event::Perform(p) if &*p.action == "whoami"));
     assert!(matches!(
-        &events[1],
+        &events[0],
         Event::CommandFailed {
             error: CommandError::InvalidJson(_),
             ..
         }
     ));
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 1);
 }
 
 fn hold_limits(on_hold_overflow: LimitAction) -> Config {
@@ -363,11 +370,10 @@ fn accept_sends_transmissions_then_confirm_and_starts_streams() {
     let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
         panic!()
     };
-    let pending = pending.take();
     let sub = pending.subscription();
     // A transmit while pending goes before the confirmation too.
     host.server
-        .transmit(sub, &JsonText::new(r#"{"early":true}"#).unwrap())
+        .transmit(sub, &JsonText::new(r#"{"early":true}"#).unwrap(), host.now)
         .unwrap();
     let accept = SubscriptionAccept::new()
         .transmit(JsonText::new(r#"{"greeting":"hello alice"}"#).unwrap())
@@ -397,7 +403,7 @@ fn accept_sends_transmissions_then_confirm_and_starts_streams() {
     );
     // And a transmit at any later time.
     host.server
-        .transmit(sub, &JsonText::string("later"))
+        .transmit(sub, &JsonText::string("later"), host.now)
         .unwrap();
     assert_eq!(
         host.frames(conn),
@@ -413,9 +419,7 @@ fn reject_sends_reject_and_frees_the_identifier() {
     let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
         panic!()
     };
-    host.server
-        .reject_subscription(pending.take(), host.now)
-        .unwrap();
+    host.server.reject_subscription(pending, host.now).unwrap();
     assert_eq!(host.frames(conn), vec![Out::Text(reject(CHAT))]);
     assert_eq!(host.server.subscription_count(), 0);
     assert!(
@@ -445,9 +449,7 @@ fn abandon_sends_nothing() {
     let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
         panic!()
     };
-    host.server
-        .abandon_subscription(pending.take(), host.now)
-        .unwrap();
+    host.server.abandon_subscription(pending, host.now).unwrap();
     assert!(host.all_frames().is_empty());
     assert_eq!(host.server.subscription_count(), 0);
 }
@@ -475,7 +477,7 @@ fn duplicate_subscribe_sends_nothing_live_or_pending() {
         panic!()
     };
     host.server
-        .accept_subscription(pending.take(), SubscriptionAccept::new(), host.now)
+        .accept_subscription(pending, SubscriptionAccept::new(), host.now)
         .unwrap();
     assert_eq!(host.frames(conn), vec![Out::Text(confirm(other))]);
     assert_eq!(
@@ -508,7 +510,10 @@ fn unsubscribe_removes_streams_and_sends_nothing() {
             Event::StreamStopped("chat_r1".into()),
         ]
     );
-    assert_eq!(host.server.broadcast("chat_r1", "{}").recipients, 0);
+    assert_eq!(
+        host.server.broadcast("chat_r1", "{}", host.now).recipients,
+        0
+    );
     host.send(conn, &unsubscribe(CHAT));
     assert!(matches!(
         &failures(&host.events())[..],
@@ -524,20 +529,19 @@ fn message_becomes_perform_and_receive_without_action() {
     host.send(conn, &message(CHAT, r#"{"text":"hi","action":"speak"}"#));
     host.send(conn, &message(CHAT, r#"{"text":"hi"}"#));
     host.send(conn, &message(CHAT, r#"{"action":""}"#));
-    let events = host.events();
-    let performs: Vec<_> = events
-        .iter()
-        .map(|e| match e {
-            Event::Perform(p) => {
-                assert_eq!(p.subscription, sub);
-                assert_eq!(p.connection, conn);
-                assert_eq!(p.identity.as_str(), "alice");
-                assert_eq!(p.identifier.as_str(), CHAT);
-                (p.action.to_string(), p.data.to_string())
-            }
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    // One perform at a time: each comes out when the one before is answered.
+    let mut performs = Vec::new();
+    for _ in 0..3 {
+        let p = host.perform();
+        assert_eq!(p.subscription, sub);
+        assert_eq!(p.connection, conn);
+        assert_eq!(p.identity.as_str(), "alice");
+        assert_eq!(p.identifier.as_str(), CHAT);
+        assert_eq!(host.server.held_frames(conn), 2 - performs.len());
+        performs.push((p.action.to_string(), p.data.to_string()));
+        host.complete(p);
+    }
+    assert!(host.events().is_empty());
     assert_eq!(
         performs,
         [
@@ -570,29 +574,34 @@ fn commands_wait_for_a_pending_subscription_in_arrival_order() {
         panic!()
     };
     host.server
-        .accept_subscription(
-            pending.take(),
-            SubscriptionAccept::new().stream("s"),
-            host.now,
-        )
+        .accept_subscription(pending, SubscriptionAccept::new().stream("s"), host.now)
         .unwrap();
+    let mut events = host.events();
+    // The message found the confirmed subscription; the rest waits for the
+    // perform's decision.
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], Event::StreamStarted("s".into()));
+    let Some(Event::Perform(perform)) = events.pop() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(&*perform.action, "whoami");
+    assert_eq!(host.frames(conn), vec![Out::Text(confirm(CHAT))]);
+    host.complete(perform);
+    // Then the unsubscribe removed it, the next subscribe is pending.
     let events = host.events();
-    // The message found the confirmed subscription, the unsubscribe removed it,
-    // the next subscribe is pending.
-    assert!(matches!(&events[1], Event::Perform(p) if &*p.action == "whoami"));
     assert!(matches!(
-        &events[2],
+        &events[0],
         Event::Unsubscribed {
             cause: UnsubscribeCause::Command,
             ..
         }
     ));
-    assert!(matches!(&events[3], Event::StreamStopped(_)));
+    assert!(matches!(&events[1], Event::StreamStopped(_)));
     assert!(
-        matches!(&events[4], Event::SubscriptionRequested { identifier, .. } if identifier.as_str() == CHAT_REORDERED)
+        matches!(&events[2], Event::SubscriptionRequested { identifier, .. } if identifier.as_str() == CHAT_REORDERED)
     );
-    assert_eq!(events.len(), 5);
-    assert_eq!(host.frames(conn), vec![Out::Text(confirm(CHAT))]);
+    assert_eq!(events.len(), 3);
+    assert!(host.all_frames().is_empty());
 }
 
 #[test]
@@ -640,7 +649,7 @@ fn one_ping_frame_for_every_welcomed_connection() {
         2,
         "not to the pending connection {pending_conn}"
     );
-    let (cable_proto::Frame::Text(x), cable_proto::Frame::Text(y)) =
+    let (cable_proto::server::Frame::Text(x), cable_proto::server::Frame::Text(y)) =
         (&pings[0].frame, &pings[1].frame)
     else {
         panic!()
@@ -789,7 +798,7 @@ fn remote_disconnect_closes_every_connection_of_the_identity() {
     let a1 = host.connect("alice");
     let a2 = host.connect("alice");
     let b = host.connect("bob");
-    assert_eq!(host.server.disconnect_identity("alice", false), 2);
+    assert_eq!(host.server.disconnect_identity("alice", false, host.now), 2);
     let remote = Out::Text(r#"{"type":"disconnect","reason":"remote","reconnect":false}"#.into());
     assert_eq!(
         host.all_frames(),
@@ -800,7 +809,7 @@ fn remote_disconnect_closes_every_connection_of_the_identity() {
             (a2, Out::Close(1000))
         ]
     );
-    assert_eq!(host.server.disconnect_identity("alice", true), 0);
+    assert_eq!(host.server.disconnect_identity("alice", true, host.now), 0);
     assert!(host.server.is_open(b));
 }
 
@@ -935,7 +944,9 @@ fn bad_input_yields_typed_errors_nothing_on_the_wire_and_no_state_change() {
     );
     // The connection still works.
     assert_eq!(
-        host.server.broadcast("chat_r1", r#"{"ok":1}"#).recipients,
+        host.server
+            .broadcast("chat_r1", r#"{"ok":1}"#, host.now)
+            .recipients,
         1
     );
     assert_eq!(
@@ -989,28 +1000,44 @@ fn embedder_errors() {
     let sub = pending.subscription();
     assert_eq!(
         host.server
-            .stream_from(sub, "x", cable_proto::StreamMode::Json),
+            .stream_from(sub, "x", cable_proto::StreamMode::Json, host.now),
         Err(UsageError::SubscriptionNotLive)
     );
-    host.server
-        .reject_subscription(pending.clone().take(), host.now)
-        .unwrap();
+    host.server.reject_subscription(pending, host.now).unwrap();
     assert_eq!(
-        host.server
-            .accept_subscription(pending.take(), SubscriptionAccept::new(), host.now),
-        Err(UsageError::StaleDecision)
-    );
-    assert_eq!(
-        host.server.unsubscribe(sub),
+        host.server.unsubscribe(sub, host.now),
         Err(UsageError::UnknownSubscription)
     );
+    // Tokens cannot be answered twice (they are moved); a token whose
+    // connection went away is stale.
+    host.all_frames();
+    host.send(conn, &subscribe(CHAT));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
     host.server.handle_close(conn, host.now).unwrap();
+    assert_eq!(
+        host.server
+            .accept_subscription(pending, SubscriptionAccept::new(), host.now),
+        Err(UsageError::StaleDecision)
+    );
+    let conn = host.connect("bob");
+    host.subscribe(conn, CHAT, &[]);
+    host.send(conn, &message(CHAT, "{}"));
+    let perform = host.perform();
+    host.server.handle_close(conn, host.now).unwrap();
+    assert_eq!(
+        host.server
+            .complete_perform(perform.pending, PerformOutcome::new(), host.now),
+        Err(UsageError::StaleDecision)
+    );
+    host.events();
     assert_eq!(
         host.server.handle_close(conn, host.now),
         Err(UsageError::UnknownConnection)
     );
     assert_eq!(
-        host.server.handle_written(conn, 1),
+        host.server.handle_written(conn, 1, host.now),
         Err(UsageError::UnknownConnection)
     );
     assert!(JsonText::new("{nope").is_err());

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use cable_proto::{
-    Config, ConnectionId, Event, Frame, HandshakeRequest, Identity, OriginPolicy,
-    PendingConnection, Server, SubscriptionAccept,
+use cable_proto::server::{
+    Config, Event, Frame, PendingConnection, Perform, PerformOutcome, Protocol, Server,
+    SubscriptionAccept,
 };
+use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy, SubscriptionId};
 
 /// Unix time at the harness's start.
 pub const UNIX_START: u64 = 1_700_000_000;
@@ -50,14 +51,34 @@ impl Host {
 
     /// Opens a connection (any origin) and leaves it pending.
     pub fn open_pending(&mut self) -> (ConnectionId, PendingConnection) {
+        self.open_pending_as(Protocol::ActionCable)
+    }
+
+    /// Opens a connection of `protocol` (any origin) and leaves it pending.
+    pub fn open_pending_as(&mut self, protocol: Protocol) -> (ConnectionId, PendingConnection) {
         let request = HandshakeRequest {
             host: Some("example.com"),
             origin: Some("http://example.com"),
             secure: false,
             protocols: &["actioncable-v1-json, actioncable-unsupported"],
         };
-        let incoming = self.server.handle_open(&request, self.now).unwrap();
+        let incoming = self
+            .server
+            .handle_open_as(&request, protocol, self.now)
+            .unwrap();
+        assert_eq!(incoming.protocol, protocol);
         (incoming.connection, incoming.pending)
+    }
+
+    /// Opens and accepts a connection of a custom protocol as `user`; it
+    /// gets no welcome.
+    pub fn connect_custom(&mut self, dialect: u16, user: &str) -> ConnectionId {
+        let (conn, pending) = self.open_pending_as(Protocol::Custom(dialect));
+        self.server
+            .accept_connection(pending, Identity::new(user), self.now)
+            .unwrap();
+        assert_eq!(self.frames(conn), vec![]);
+        conn
     }
 
     /// Opens and accepts a connection as `user`, and drains the welcome.
@@ -86,10 +107,10 @@ impl Host {
         conn: ConnectionId,
         identifier: &str,
         streams: &[&str],
-    ) -> cable_proto::SubscriptionId {
+    ) -> SubscriptionId {
         self.send(conn, &subscribe(identifier));
         let pending = match self.events().pop() {
-            Some(Event::SubscriptionRequested { pending, .. }) => pending.take(),
+            Some(Event::SubscriptionRequested { pending, .. }) => pending,
             other => panic!("expected a subscription request, got {other:?}"),
         };
         let sub = pending.subscription();
@@ -112,7 +133,9 @@ impl Host {
         while let Some(t) = self.server.poll_transmit() {
             match t.frame {
                 Frame::Text(bytes) => {
-                    let _ = self.server.handle_written(t.connection, bytes.len());
+                    let _ = self
+                        .server
+                        .handle_written(t.connection, bytes.len(), self.now);
                     out.push((
                         t.connection,
                         Out::Text(String::from_utf8(bytes.to_vec()).unwrap()),
@@ -140,6 +163,39 @@ impl Host {
 
     pub fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.server.poll_event()).collect()
+    }
+
+    /// The events so far, which must be exactly one perform.
+    pub fn perform(&mut self) -> Perform {
+        let mut events = self.events();
+        match (events.pop(), events.is_empty()) {
+            (Some(Event::Perform(perform)), true) => perform,
+            (last, _) => panic!("expected one perform, got {events:?} then {last:?}"),
+        }
+    }
+
+    /// Completes `perform` with an outcome that does nothing.
+    pub fn complete(&mut self, perform: Perform) {
+        self.server
+            .complete_perform(perform.pending, PerformOutcome::new(), self.now)
+            .unwrap();
+    }
+
+    /// Drains the events, completing every perform among them with an
+    /// outcome that does nothing (in order: each may release the next);
+    /// returns the events with the performs' `(action, data)` in their place.
+    pub fn events_completing_performs(&mut self) -> Vec<Result<(String, String), Event>> {
+        let mut out = Vec::new();
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                Event::Perform(p) => {
+                    out.push(Ok((p.action.to_string(), p.data.clone())));
+                    self.complete(p);
+                }
+                other => out.push(Err(other)),
+            }
+        }
+        out
     }
 }
 
