@@ -2,7 +2,12 @@
 //! - handling `subscribe` and `message` vs `serde_json::from_slice::<IgnoredAny>` of the same bytes;
 //! - broadcast fan-out (1 to 100,000 subscribers, one or distinct identifiers) vs a loop
 //!   cloning one `Bytes` into a `Vec`, per recipient;
-//! - a ping tick over 100,000 connections vs the same clone loop.
+//! - broadcast fan-out to 10,000 members of a room mixed across three encodings (an Action
+//!   Cable identifier and two envelopes of custom-protocol connections) vs the same clone loop;
+//! - a ping tick over 100,000 connections vs the same clone loop, and the same tick with
+//!   every connection holding a credential deadline (none due);
+//! - accepting and closing 100,000 connections of one identity vs 100,000 distinct
+//!   identities (the identity lists are O(1) per change).
 //!
 //! Bytes of state per connection and per subscription are measured by
 //! `cable-proto/tests/alloc.rs` and `cable-fixtures bench --quick` (counting allocators).
@@ -12,10 +17,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cable_proto::{
-    Config, ConnectionId, Event, HandshakeRequest, Identity, OriginPolicy, Server,
-    SubscriptionAccept,
+use cable_proto::server::{
+    Config, ConnectionAccept, Envelope, Event, PerformOutcome, Protocol, Server, SubscriptionAccept,
 };
+use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy, StreamMode};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use serde::de::IgnoredAny;
 
@@ -27,7 +32,7 @@ fn server() -> (Server, Instant) {
     let now = Instant::now();
     let config = Config {
         origins: OriginPolicy::allow_any(),
-        limits: cable_proto::Limits {
+        limits: cable_proto::server::Limits {
             max_queued_bytes: usize::MAX,
             ..Default::default()
         },
@@ -40,11 +45,20 @@ fn server() -> (Server, Instant) {
 }
 
 fn connect(server: &mut Server, now: Instant, user: &str) -> ConnectionId {
+    connect_as(server, now, Protocol::ActionCable, Identity::new(user))
+}
+
+fn connect_as(
+    server: &mut Server,
+    now: Instant,
+    protocol: Protocol,
+    accept: impl Into<ConnectionAccept>,
+) -> ConnectionId {
     let incoming = server
-        .handle_open(&HandshakeRequest::default(), now)
+        .handle_open_as(&HandshakeRequest::default(), protocol, now)
         .unwrap();
     server
-        .accept_connection(incoming.pending, Identity::new(user), now)
+        .accept_connection(incoming.pending, accept, now)
         .unwrap();
     while server.poll_transmit().is_some() {}
     incoming.connection
@@ -66,11 +80,7 @@ fn subscribe(
         panic!("no subscription request")
     };
     server
-        .accept_subscription(
-            pending.take(),
-            SubscriptionAccept::new().stream(stream),
-            now,
-        )
+        .accept_subscription(pending, SubscriptionAccept::new().stream(stream), now)
         .unwrap();
     while server.poll_transmit().is_some() {}
     while server.poll_event().is_some() {}
@@ -89,7 +99,7 @@ fn commands(c: &mut Criterion) {
             let Some(Event::SubscriptionRequested { pending, .. }) = server.poll_event() else {
                 unreachable!()
             };
-            server.abandon_subscription(pending.take(), now).unwrap();
+            server.abandon_subscription(pending, now).unwrap();
         })
     });
     group.bench_function("message/baseline_ignored_any", |b| {
@@ -107,7 +117,13 @@ fn commands(c: &mut Criterion) {
         );
         b.iter(|| {
             server.handle_text(conn, black_box(MESSAGE), now).unwrap();
-            black_box(server.poll_event());
+            let Some(Event::Perform(perform)) = server.poll_event() else {
+                unreachable!()
+            };
+            // An action with no effect on the wire; the next message waits for it.
+            server
+                .complete_perform(black_box(perform).pending, PerformOutcome::new(), now)
+                .unwrap();
         })
     });
     group.finish();
@@ -148,7 +164,7 @@ fn fan_out(c: &mut Criterion) {
             };
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
                 b.iter(|| {
-                    let delivery = server.broadcast("chat_lobby", black_box(payload));
+                    let delivery = server.broadcast("chat_lobby", black_box(payload), now);
                     debug_assert_eq!(delivery.recipients, n);
                     while let Some(t) = server.poll_transmit() {
                         black_box(t);
@@ -156,8 +172,63 @@ fn fan_out(c: &mut Criterion) {
                 })
             });
         }
+        if n == 10_000 {
+            let (mut server, now) = mixed_room(n);
+            group.bench_with_input(
+                BenchmarkId::new("core_mixed_three_encodings", n),
+                &n,
+                |b, &n| {
+                    b.iter(|| {
+                        let delivery = server.broadcast("room", black_box(payload), now);
+                        debug_assert_eq!((delivery.recipients, delivery.encoded), (n, 3));
+                        while let Some(t) = server.poll_transmit() {
+                            black_box(t);
+                        }
+                    })
+                },
+            );
+        }
     }
     group.finish();
+}
+
+/// A room of `n` members, a third each: Action Cable subscriptions of one
+/// identifier, and custom-protocol connections joined with one of two
+/// envelopes.
+fn mixed_room(n: usize) -> (Server, Instant) {
+    let (mut server, now) = server();
+    let envelopes = [
+        Envelope::new(r#"{"type":"new_message","data":"#, "}", StreamMode::Json),
+        Envelope::new(r#"["room","#, "]", StreamMode::RawString),
+    ];
+    for i in 0..n {
+        match i % 3 {
+            0 => {
+                let conn = connect(&mut server, now, "u");
+                subscribe(
+                    &mut server,
+                    now,
+                    conn,
+                    r#"{"channel":"ChatChannel","room":"lobby"}"#,
+                    "room",
+                );
+            }
+            k => {
+                let dialect = k as u16;
+                let conn = connect_as(
+                    &mut server,
+                    now,
+                    Protocol::Custom(dialect),
+                    Identity::new("u"),
+                );
+                server
+                    .join(conn, "room", envelopes[k - 1].clone(), now)
+                    .unwrap();
+            }
+        }
+    }
+    while server.poll_event().is_some() {}
+    (server, now)
 }
 
 fn ping_tick(c: &mut Criterion) {
@@ -175,30 +246,85 @@ fn ping_tick(c: &mut Criterion) {
             out.clear();
         })
     });
-    group.bench_function("core/100000", |b| {
-        let (mut server, start) = server();
-        for _ in 0..N {
-            connect(&mut server, start, "u");
-        }
-        let mut now = start;
-        b.iter_batched(
-            || {
-                now += Duration::from_secs(3);
-                now
-            },
-            |now| {
-                server.handle_timeout(now);
-                while let Some(t) = server.poll_transmit() {
-                    black_box(t);
-                }
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for with_expiry in [false, true] {
+        let name = if with_expiry {
+            "core_credential_deadlines_none_due/100000"
+        } else {
+            "core/100000"
+        };
+        group.bench_function(name, |b| ping_tick_core(b, N, with_expiry));
+    }
     group.finish();
 }
 
-criterion_group!(benches, commands, fan_out, ping_tick);
+/// A ping tick over `n` welcomed connections; with `with_expiry`, each holds
+/// a credential deadline far beyond the run.
+fn ping_tick_core(b: &mut criterion::Bencher<'_>, n: usize, with_expiry: bool) {
+    let (mut server, start) = server();
+    let expiry = start + Duration::from_secs(100 * 365 * 24 * 3600);
+    for _ in 0..n {
+        let mut accept = ConnectionAccept::new(Identity::new("u"));
+        if with_expiry {
+            accept = accept.expires_at(expiry);
+        }
+        connect_as(&mut server, start, Protocol::ActionCable, accept);
+    }
+    debug_assert_eq!(server.timer_count(), if with_expiry { n } else { 0 });
+    let mut now = start;
+    b.iter_batched(
+        || {
+            now += Duration::from_secs(3);
+            now
+        },
+        |now| {
+            server.handle_timeout(now);
+            while let Some(t) = server.poll_transmit() {
+                black_box(t);
+            }
+        },
+        BatchSize::PerIteration,
+    )
+}
+
+fn identities(c: &mut Criterion) {
+    let mut group = c.benchmark_group("identities");
+    group.sample_size(10);
+    const N: usize = 100_000;
+    group.throughput(Throughput::Elements(N as u64));
+    let one: Vec<Identity> = vec![Identity::new("anonymous"); N];
+    let distinct: Vec<Identity> = (0..N).map(|i| Identity::new(format!("user{i}"))).collect();
+    // Closed in an order that is neither accept order nor its reverse: every
+    // close is from the middle of the list as often as from its ends.
+    let order: Vec<usize> = (0..N).map(|i| (i * 7919) % N).collect();
+    for (name, identities) in [
+        ("baseline_distinct_identities", &distinct),
+        ("core_one_identity", &one),
+    ] {
+        group.bench_function(BenchmarkId::new(name, N), |b| {
+            b.iter_batched(
+                server,
+                |(mut server, now)| {
+                    let conns: Vec<ConnectionId> = identities
+                        .iter()
+                        .map(|identity| {
+                            connect_as(&mut server, now, Protocol::ActionCable, identity.clone())
+                        })
+                        .collect();
+                    for &i in &order {
+                        server.handle_close(conns[i], now).unwrap();
+                    }
+                    while server.poll_event().is_some() {}
+                    debug_assert_eq!(server.connection_count(), 0);
+                    server
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, commands, fan_out, ping_tick, identities);
 criterion_main!(benches, comp);
 
 fn components(c: &mut Criterion) {
