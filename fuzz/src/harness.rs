@@ -34,10 +34,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use cable_proto::handshake::OriginPattern;
+use cable_proto::server::{
+    Config, Delivery, Envelope, Event, LimitAction, Limits, PendingConnection, PendingPerform,
+    PendingSubscription, PerformOutcome, Server, SubscriptionAccept, UnsubscribeCause,
+};
 use cable_proto::{
-    CommandError, Config, ConnectionId, DisconnectReason, Event, HandshakeRequest, Identity,
-    JsonText, LimitAction, Limits, OriginPolicy, PendingConnection, PendingSubscription, Server,
-    StreamMode, SubscriptionAccept, SubscriptionId, UnsubscribeCause, UsageError,
+    CommandError, ConnectionId, DisconnectReason, HandshakeRequest, Identity, JsonText,
+    OriginPolicy, StreamMode, SubscriptionId, UsageError,
 };
 use serde_json::Value;
 
@@ -106,6 +109,39 @@ pub const DATA: &[&str] = &[
     "not json",
     r#"{"action":"a","action":"b"}"#,
 ];
+
+/// Envelopes of joins: `(prefix, suffix, raw)`. Each wraps the payload into
+/// a JSON object of a type none of Action Cable's (so that an Action Cable
+/// connection's wire still classifies it), and no two are equal (equal
+/// envelopes share a group).
+pub const ENVELOPES: &[(&str, &str, bool)] = &[
+    (r#"{"type":"env","data":"#, "}", false),
+    (r#"{"type":"env","data":"#, "}", true),
+    (r#"{"type":"other","list":["#, r#","<&>"]}"#, false),
+    ("{\"type\":\"env\",\"sep\":\"\u{2028}\",\"data\":", "}", false),
+];
+
+/// The envelope at `index` of [`ENVELOPES`].
+pub fn envelope(index: usize) -> Envelope {
+    let (prefix, suffix, raw) = ENVELOPES[index % ENVELOPES.len()];
+    let mode = if raw {
+        StreamMode::RawString
+    } else {
+        StreamMode::Json
+    };
+    Envelope::new(prefix.as_bytes().to_vec(), suffix.as_bytes().to_vec(), mode)
+}
+
+/// Disconnect reasons of `disconnect` and of perform outcomes.
+fn reason(index: usize) -> DisconnectReason {
+    let reasons = [
+        DisconnectReason::TokenExpired,
+        DisconnectReason::Remote,
+        DisconnectReason::Other("custom \"reason\" <&>".into()),
+        DisconnectReason::InvalidRequest,
+    ];
+    reasons[index % reasons.len()].clone()
+}
 
 /// Origins of upgrade requests (the host is always `example.com`).
 pub const ORIGINS: &[Option<&str>] = &[
@@ -296,6 +332,74 @@ pub enum Op {
         /// Which call.
         how: u8,
     },
+    /// Complete a pending perform with an outcome.
+    CompletePerform {
+        /// Which pending perform.
+        pending: usize,
+        /// What it does.
+        outcome: Outcome,
+    },
+    /// Veto a pending perform.
+    VetoPerform {
+        /// Which pending perform.
+        pending: usize,
+    },
+    /// `join` a stream without a subscription.
+    Join {
+        /// Which connection.
+        conn: usize,
+        /// Index into [`STREAMS`].
+        stream: usize,
+        /// Index into [`ENVELOPES`].
+        envelope: usize,
+    },
+    /// `leave` a stream joined.
+    Leave {
+        /// Which connection.
+        conn: usize,
+        /// Index into [`STREAMS`].
+        stream: usize,
+        /// Index into [`ENVELOPES`], or any envelope.
+        envelope: Option<usize>,
+    },
+}
+
+/// A perform's outcome, as indices into the pools.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// `stop_all_streams`.
+    pub stop_all: bool,
+    /// Streams stopped (indices into [`STREAMS`]).
+    pub stop: Vec<usize>,
+    /// Streams started (indices into [`STREAMS`]) and whether raw.
+    pub start: Vec<(usize, bool)>,
+    /// Messages transmitted to the subscription (indices into [`PAYLOADS`];
+    /// invalid ones are skipped).
+    pub transmissions: Vec<usize>,
+    /// Broadcasts: stream, payload (indices; invalid payloads are skipped),
+    /// and whether the sender is excepted.
+    pub broadcasts: Vec<(usize, usize, bool)>,
+    /// Disconnect afterwards: reason (an index) and reconnect flag.
+    pub disconnect: Option<(usize, bool)>,
+}
+
+impl Outcome {
+    /// Decodes an outcome.
+    pub fn read(input: &mut Input<'_>) -> Self {
+        let flags = input.byte();
+        Self {
+            stop_all: flags & 1 != 0,
+            stop: (0..(flags >> 1) % 2).map(|_| input.below(256)).collect(),
+            start: (0..(flags >> 2) % 3)
+                .map(|_| (input.below(256), input.below(4) == 0))
+                .collect(),
+            transmissions: (0..(flags >> 4) % 3).map(|_| input.below(256)).collect(),
+            broadcasts: (0..(flags >> 6) % 4)
+                .map(|_| (input.below(256), input.below(256), input.bool()))
+                .collect(),
+            disconnect: (input.below(8) == 0).then(|| (input.below(256), input.bool())),
+        }
+    }
 }
 
 /// The flavours of broadcast.
@@ -395,6 +499,15 @@ struct ConnModel {
     token: Option<PendingConnection>,
     state: ConnState,
     identity: Option<String>,
+    /// Streams joined, with the index of their envelope in [`ENVELOPES`].
+    joins: Vec<(String, usize)>,
+}
+
+#[derive(Debug)]
+struct PerformModel {
+    conn: ConnectionId,
+    sub: SubscriptionId,
+    token: PendingPerform,
 }
 
 #[derive(Debug)]
@@ -443,8 +556,10 @@ pub struct Harness {
     conns: Vec<ConnModel>,
     subs: Vec<SubModel>,
     streams: BTreeSet<String>,
+    performs: Vec<PerformModel>,
     stale_subs: Vec<PendingSubscription>,
     stale_conns: Vec<PendingConnection>,
+    stale_performs: Vec<PendingPerform>,
     closed_conns: Vec<ConnectionId>,
     ended_subs: Vec<SubscriptionId>,
     last_deadline: Option<Instant>,
@@ -469,8 +584,10 @@ impl Harness {
             conns: Vec::new(),
             subs: Vec::new(),
             streams: BTreeSet::new(),
+            performs: Vec::new(),
             stale_subs: Vec::new(),
             stale_conns: Vec::new(),
+            stale_performs: Vec::new(),
             closed_conns: Vec::new(),
             ended_subs: Vec::new(),
             last_deadline,
@@ -524,7 +641,7 @@ impl Harness {
             .iter()
             .map(|s| (s.conn, s.identifier.clone()))
             .collect();
-        let mut broadcast: Option<(Broadcasted, cable_proto::Delivery)> = None;
+        let mut broadcast: Option<(Broadcasted, Option<Delivery>)> = None;
         let now = self.now;
         match op {
             Op::Open { origin, protocols } => {
@@ -587,7 +704,7 @@ impl Harness {
                         bytes.min(queued)
                     };
                     self.server
-                        .handle_written(id, bytes)
+                        .handle_written(id, bytes, now)
                         .expect("handle_written on a known connection");
                     self.wire.written(id, bytes);
                 }
@@ -669,7 +786,7 @@ impl Harness {
                 if !self.subs.is_empty() {
                     let at = sub % self.subs.len();
                     let id = self.subs[at].id;
-                    let result = self.server.unsubscribe(id);
+                    let result = self.server.unsubscribe(id, now);
                     if self.subs[at].live() {
                         result.expect("unsubscribing a live subscription");
                         expect.unsubscribe_cause = Some(UnsubscribeCause::Application);
@@ -687,7 +804,7 @@ impl Harness {
                     } else {
                         StreamMode::Json
                     };
-                    let result = self.server.stream_from(self.subs[at].id, name, mode);
+                    let result = self.server.stream_from(self.subs[at].id, name, mode, now);
                     let model = &mut self.subs[at];
                     if model.live() {
                         result.expect("stream_from on a live subscription");
@@ -703,7 +820,7 @@ impl Harness {
                 if !self.subs.is_empty() {
                     let at = sub % self.subs.len();
                     let name = STREAMS[stream % STREAMS.len()];
-                    let result = self.server.stop_stream_from(self.subs[at].id, name);
+                    let result = self.server.stop_stream_from(self.subs[at].id, name, now);
                     let model = &mut self.subs[at];
                     if model.live() {
                         result.expect("stop_stream_from on a live subscription");
@@ -716,7 +833,7 @@ impl Harness {
             Op::StopAllStreams { sub } => {
                 if !self.subs.is_empty() {
                     let at = sub % self.subs.len();
-                    let result = self.server.stop_all_streams(self.subs[at].id);
+                    let result = self.server.stop_all_streams(self.subs[at].id, now);
                     let model = &mut self.subs[at];
                     if model.live() {
                         result.expect("stop_all_streams on a live subscription");
@@ -739,7 +856,7 @@ impl Harness {
                             Some(payload.to_owned()),
                         ));
                         self.server
-                            .transmit(model.id, &text)
+                            .transmit(model.id, &text, now)
                             .expect("transmit to a known subscription");
                     }
                 }
@@ -762,22 +879,22 @@ impl Harness {
                     let expected = self.expected_broadcast(stream, &payload, except, force_raw);
                     let delivery = match (kind, except) {
                         (BroadcastKind::Plain, _) | (BroadcastKind::Except(_), None) => {
-                            self.server.broadcast(stream, &payload)
+                            self.server.broadcast(stream, &payload, now)
                         }
                         (BroadcastKind::Except(_), Some(except)) => {
-                            self.server.broadcast_except(stream, &payload, except)
+                            self.server.broadcast_except(stream, &payload, except, now)
                         }
                         (BroadcastKind::String, _) => {
-                            self.server.broadcast_string(stream, &payload)
+                            self.server.broadcast_string(stream, &payload, now)
                         }
                     };
-                    broadcast = Some((expected, delivery));
+                    broadcast = Some((expected, Some(delivery)));
                 }
             }
             Op::SendFrame { conn } => {
                 if let Some(id) = self.conn_at(conn) {
                     let (text, value) = self.application_frame();
-                    let result = self.server.send_frame(id, &text);
+                    let result = self.server.send_frame(id, &text, now);
                     if self.conn_model(id).state == ConnState::Open {
                         result.expect("send_frame to an open connection");
                         expect.application.push((id, value));
@@ -793,7 +910,7 @@ impl Harness {
                 for &id in &targets {
                     expect.application.push((id, value.clone()));
                 }
-                let reached = self.server.send_frame_to_identity(identity, &text);
+                let reached = self.server.send_frame_to_identity(identity, &text, now);
                 assert!(
                     reached <= targets.len(),
                     "send_frame_to_identity reached too many"
@@ -802,10 +919,10 @@ impl Harness {
                 // with the farewells below).
                 broadcast = Some((
                     Broadcasted::identity(targets),
-                    cable_proto::Delivery {
+                    Some(Delivery {
                         recipients: reached,
                         ..Default::default()
-                    },
+                    }),
                 ));
             }
             Op::Disconnect {
@@ -814,16 +931,10 @@ impl Harness {
                 reconnect,
             } => {
                 if let Some(id) = self.conn_at(conn) {
-                    let reasons = [
-                        DisconnectReason::TokenExpired,
-                        DisconnectReason::Remote,
-                        DisconnectReason::Other("custom \"reason\" <&>".into()),
-                        DisconnectReason::InvalidRequest,
-                    ];
-                    let reason = reasons[reason % reasons.len()].clone();
+                    let reason = self::reason(reason);
                     expect.unsubscribe_cause = Some(UnsubscribeCause::Disconnected);
                     self.server
-                        .disconnect(id, reason, reconnect)
+                        .disconnect(id, reason, reconnect, now)
                         .expect("disconnect a known connection");
                 }
             }
@@ -834,7 +945,7 @@ impl Harness {
                 let identity = IDENTITIES[identity % IDENTITIES.len()];
                 let targets = self.open_conns_of(identity);
                 expect.unsubscribe_cause = Some(UnsubscribeCause::Disconnected);
-                let closed = self.server.disconnect_identity(identity, reconnect);
+                let closed = self.server.disconnect_identity(identity, reconnect, now);
                 assert_eq!(closed, targets.len(), "disconnect_identity count");
             }
             Op::Restart => {
@@ -842,8 +953,143 @@ impl Harness {
                 self.server.restart(now);
             }
             Op::UseStale { which, how } => self.use_stale(which, how),
+            Op::CompletePerform { pending, outcome } => {
+                if !self.performs.is_empty() {
+                    let perform = self.performs.remove(pending % self.performs.len());
+                    let (built, expected) = self.outcome(&perform, outcome, &mut expect);
+                    broadcast = expected.map(|b| (b, None));
+                    self.server
+                        .complete_perform(perform.token, built, now)
+                        .expect("completing a pending perform");
+                }
+            }
+            Op::VetoPerform { pending } => {
+                if !self.performs.is_empty() {
+                    let perform = self.performs.remove(pending % self.performs.len());
+                    self.server
+                        .veto_perform(perform.token, now)
+                        .expect("vetoing a pending perform");
+                }
+            }
+            Op::Join {
+                conn,
+                stream,
+                envelope,
+            } => {
+                if let Some(id) = self.conn_at(conn) {
+                    let name = STREAMS[stream % STREAMS.len()];
+                    let envelope = envelope % ENVELOPES.len();
+                    let result = self.server.join(id, name, self::envelope(envelope), now);
+                    let model = self.conn_model(id);
+                    if model.state == ConnState::Open {
+                        result.expect("join on an open connection");
+                        if !model.joins.iter().any(|(n, e)| n == name && *e == envelope) {
+                            model.joins.push((name.to_owned(), envelope));
+                        }
+                    } else {
+                        assert_eq!(result, Err(UsageError::ConnectionNotOpen), "join");
+                    }
+                }
+            }
+            Op::Leave {
+                conn,
+                stream,
+                envelope,
+            } => {
+                if let Some(id) = self.conn_at(conn) {
+                    let name = STREAMS[stream % STREAMS.len()];
+                    let envelope = envelope.map(|e| e % ENVELOPES.len());
+                    let built = envelope.map(self::envelope);
+                    self.server
+                        .leave(id, name, built.as_ref(), now)
+                        .expect("leave on a known connection");
+                    self.conn_model(id)
+                        .joins
+                        .retain(|(n, e)| !(n == name && envelope.is_none_or(|x| x == *e)));
+                }
+            }
         }
         self.settle(expect, subs_before, broadcast);
+    }
+
+    /// Builds a perform's outcome, applies it to the model as the core must
+    /// (streams stopped, started, transmissions, broadcasts, disconnect) and
+    /// returns it with the frames its broadcasts must deliver.
+    fn outcome(
+        &mut self,
+        perform: &PerformModel,
+        outcome: Outcome,
+        expect: &mut Expect,
+    ) -> (PerformOutcome, Option<Broadcasted>) {
+        let mut built = PerformOutcome::new();
+        let live = self.sub_pos(perform.sub).filter(|&at| self.subs[at].live());
+        if outcome.stop_all {
+            built = built.stop_all_streams();
+            if let Some(at) = live {
+                self.subs[at].streams.clear();
+            }
+        }
+        for stream in outcome.stop {
+            let name = STREAMS[stream % STREAMS.len()];
+            built = built.stop_stream(name);
+            if let Some(at) = live {
+                self.subs[at].streams.retain(|(n, _)| n != name);
+            }
+        }
+        for (stream, raw) in outcome.start {
+            let name = STREAMS[stream % STREAMS.len()];
+            let mode = if raw {
+                built = built.stream_raw(name);
+                StreamMode::RawString
+            } else {
+                built = built.stream(name);
+                StreamMode::Json
+            };
+            if let Some(at) = live {
+                let streams = &mut self.subs[at].streams;
+                if !streams.iter().any(|(n, m)| n == name && *m == mode) {
+                    streams.push((name.to_owned(), mode));
+                }
+            }
+        }
+        for payload in outcome.transmissions {
+            let payload = PAYLOADS[payload % PAYLOADS.len()];
+            if let Ok(text) = JsonText::new(payload) {
+                built = built.transmit(text);
+                if let Some(at) = live {
+                    expect.messages.push((
+                        perform.conn,
+                        self.subs[at].identifier.clone(),
+                        parse_value(payload),
+                        Some(payload.to_owned()),
+                    ));
+                }
+            }
+        }
+        let mut broadcasts: Option<Broadcasted> = None;
+        for (stream, payload, except_sender) in outcome.broadcasts {
+            let name = STREAMS[stream % STREAMS.len()];
+            let payload = PAYLOADS[payload % PAYLOADS.len()];
+            let Ok(text) = JsonText::new(payload) else {
+                continue;
+            };
+            built = if except_sender {
+                built.broadcast_except_sender(name, text)
+            } else {
+                built.broadcast(name, text)
+            };
+            let except = except_sender.then_some(perform.conn);
+            let expected = self.expected_broadcast(name, payload, except, false);
+            match &mut broadcasts {
+                Some(all) => all.merge(expected),
+                None => broadcasts = Some(expected),
+            }
+        }
+        if let Some((reason, reconnect)) = outcome.disconnect {
+            built = built.disconnect(self::reason(reason), reconnect);
+            expect.unsubscribe_cause = Some(UnsubscribeCause::Disconnected);
+        }
+        (built, broadcasts)
     }
 
     fn open(&mut self, origin: Option<&str>, protocols: &[&str]) -> Option<ConnectionId> {
@@ -872,6 +1118,7 @@ impl Harness {
                     token: Some(incoming.pending),
                     state: ConnState::Pending,
                     identity: None,
+                    joins: Vec::new(),
                 });
                 Some(id)
             }
@@ -916,15 +1163,44 @@ impl Harness {
         }
     }
 
+    /// The pending performs of a connection that goes away become stale.
+    fn stale_performs(&mut self, connection: ConnectionId) {
+        let mut i = 0;
+        while i < self.performs.len() {
+            if self.performs[i].conn == connection {
+                let perform = self.performs.remove(i);
+                self.stale_performs.push(perform.token);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     fn decide_stale(&mut self, which: usize, how: u8) {
         let now = self.now;
         let subs = self.stale_subs.len();
-        let total = subs + self.stale_conns.len();
+        let performs = self.stale_performs.len();
+        let total = subs + performs + self.stale_conns.len();
         if total == 0 {
             return;
         }
         let which = which % total;
-        if which < subs {
+        if which >= subs && which < subs + performs {
+            let token = self.stale_performs.swap_remove(which - subs);
+            let result = match how % 2 {
+                0 => self.server.complete_perform(
+                    token,
+                    PerformOutcome::new().broadcast("chat_lobby", JsonText::string("stale")),
+                    now,
+                ),
+                _ => self.server.veto_perform(token, now),
+            };
+            assert_eq!(
+                result,
+                Err(UsageError::StaleDecision),
+                "decision on a stale perform token"
+            );
+        } else if which < subs {
             let token = self.stale_subs.swap_remove(which);
             let result = match how % 3 {
                 0 => self.server.accept_subscription(
@@ -941,7 +1217,7 @@ impl Harness {
                 "decision on a stale subscription token"
             );
         } else {
-            let token = self.stale_conns.swap_remove(which - subs);
+            let token = self.stale_conns.swap_remove(which - subs - performs);
             let result = match how % 2 {
                 0 => self
                     .server
@@ -972,17 +1248,23 @@ impl Harness {
             assert_eq!(self.server.identity(id), None);
             assert_eq!(self.server.subscriptions(id).count(), 0);
             let unknown = Err(UsageError::UnknownConnection);
-            let result = match how % 6 {
+            let result = match how % 10 {
                 0 => self.server.handle_text(
                     id,
                     br#"{"command":"subscribe","identifier":"{\"channel\":\"X\"}"}"#,
                     now,
                 ),
                 1 => self.server.handle_binary(id, b"x", now),
-                2 => self.server.handle_written(id, 1),
+                2 => self.server.handle_written(id, 1, now),
                 3 => self.server.handle_close(id, now),
-                4 => self.server.send_frame(id, &JsonText::string("x")),
-                _ => self.server.disconnect(id, DisconnectReason::Remote, true),
+                4 => self.server.send_frame(id, &JsonText::string("x"), now),
+                5 => self.server.disconnect(id, DisconnectReason::Remote, true, now),
+                6 => self.server.set_expiry(id, Some(now), now),
+                7 => self.server.set_identity(id, Identity::new("alice"), now),
+                8 => self
+                    .server
+                    .join(id, "chat_lobby", envelope(0), now),
+                _ => self.server.leave(id, "chat_lobby", None, now),
             };
             assert_eq!(result, unknown, "call with a closed connection's handle");
         } else {
@@ -995,11 +1277,11 @@ impl Harness {
             assert!(self.server.streams_of(id).is_empty());
             let unknown = Err(UsageError::UnknownSubscription);
             let result = match how % 5 {
-                0 => self.server.transmit(id, &JsonText::string("x")),
-                1 => self.server.unsubscribe(id),
-                2 => self.server.stream_from(id, "chat_lobby", StreamMode::Json),
-                3 => self.server.stop_stream_from(id, "chat_lobby"),
-                _ => self.server.stop_all_streams(id),
+                0 => self.server.transmit(id, &JsonText::string("x"), now),
+                1 => self.server.unsubscribe(id, now),
+                2 => self.server.stream_from(id, "chat_lobby", StreamMode::Json, now),
+                3 => self.server.stop_stream_from(id, "chat_lobby", now),
+                _ => self.server.stop_all_streams(id, now),
             };
             assert_eq!(result, unknown, "call with an ended subscription's handle");
         }
@@ -1058,9 +1340,39 @@ impl Harness {
                     .push((sub.identifier.clone(), message, exact));
             }
         }
+        // Joins: one group per envelope.
+        let mut envelopes: BTreeSet<usize> = BTreeSet::new();
+        let mut enveloped: HashMap<ConnectionId, Vec<Value>> = HashMap::new();
+        for conn in &self.conns {
+            for (name, index) in &conn.joins {
+                if name != stream {
+                    continue;
+                }
+                let (prefix, suffix, raw) = ENVELOPES[*index];
+                let raw = force_raw || raw;
+                if !raw && !valid {
+                    skipped += 1;
+                    continue;
+                }
+                envelopes.insert(*index);
+                if Some(conn.id) == except {
+                    continue;
+                }
+                let message = if raw {
+                    Value::String(payload.to_owned()).to_string()
+                } else {
+                    payload.to_owned()
+                };
+                enveloped
+                    .entry(conn.id)
+                    .or_default()
+                    .push(parse_value(&format!("{prefix}{message}{suffix}")));
+            }
+        }
         Broadcasted {
             frames,
-            encoded: Some(groups.len()),
+            enveloped,
+            encoded: Some(groups.len() + envelopes.len()),
             skipped: Some(skipped),
             targets: None,
         }
@@ -1071,7 +1383,7 @@ impl Harness {
         &mut self,
         mut expect: Expect,
         subs_before: BTreeSet<(ConnectionId, String)>,
-        broadcast: Option<(Broadcasted, cable_proto::Delivery)>,
+        broadcast: Option<(Broadcasted, Option<Delivery>)>,
     ) {
         let seen = self.wire.drain(&mut self.server);
         let events: Vec<Event> = std::iter::from_fn(|| self.server.poll_event()).collect();
@@ -1125,7 +1437,12 @@ impl Harness {
                         of_conn.len() < self.limits.max_subscriptions,
                         "too many subscriptions"
                     );
-                    let token = pending.take();
+                    assert!(
+                        self.performs.iter().all(|p| p.conn != connection),
+                        "a subscription requested on {connection} while a perform is pending: commands must wait"
+                    );
+                    let token = pending;
+                    assert_eq!(token.connection(), connection, "token's connection");
                     requested.insert((connection, raw.clone()));
                     self.subs.push(SubModel {
                         id: token.subscription(),
@@ -1154,6 +1471,25 @@ impl Harness {
                             assert_eq!(&*perform.action, action, "action");
                         }
                     }
+                    assert!(
+                        self.subs
+                            .iter()
+                            .all(|s| s.conn != perform.connection || s.live()),
+                        "a perform on {} while a subscription is pending: commands must wait",
+                        perform.connection
+                    );
+                    assert!(
+                        self.performs.iter().all(|p| p.conn != perform.connection),
+                        "a second perform pending on {}: commands must wait",
+                        perform.connection
+                    );
+                    assert_eq!(perform.pending.connection(), perform.connection);
+                    assert_eq!(perform.pending.subscription(), perform.subscription);
+                    self.performs.push(PerformModel {
+                        conn: perform.connection,
+                        sub: perform.subscription,
+                        token: perform.pending,
+                    });
                 }
                 Event::Unsubscribed {
                     connection,
@@ -1218,9 +1554,11 @@ impl Harness {
                         "{connection} disconnected twice"
                     );
                     model.state = ConnState::Closing;
+                    model.joins.clear();
                     if let Some(token) = model.token.take() {
                         self.stale_conns.push(token);
                     }
+                    self.stale_performs(connection);
                     disconnecting.push((connection, reason.as_str().to_owned(), reconnect));
                     // Pending subscriptions go without a word.
                     let mut i = 0;
@@ -1256,6 +1594,7 @@ impl Harness {
                     if let Some(token) = model.token {
                         self.stale_conns.push(token);
                     }
+                    self.stale_performs(connection);
                     let mut i = 0;
                     while i < self.subs.len() {
                         if self.subs[i].conn == connection {
@@ -1286,6 +1625,7 @@ impl Harness {
         let mut messages: HashMap<ConnectionId, Vec<(String, Value, String)>> = HashMap::new();
         let mut pinged: BTreeSet<ConnectionId> = BTreeSet::new();
         let mut farewells: Vec<(ConnectionId, String, bool)> = Vec::new();
+        let mut enveloped: HashMap<ConnectionId, Vec<Value>> = HashMap::new();
         for item in seen {
             match item {
                 Seen::Farewell {
@@ -1342,11 +1682,9 @@ impl Harness {
                             subs_before.contains(&key) || requested.contains(&key),
                             "message for {identifier} on {connection}, which has no such subscription"
                         );
-                        if let Some(at) = expect
-                            .messages
-                            .iter()
-                            .position(|(c, i, _, _)| *c == connection && *i == identifier)
-                        {
+                        if let Some(at) = expect.messages.iter().position(|(c, i, v, _)| {
+                            *c == connection && *i == identifier && *v == message
+                        }) {
                             let (_, _, value, exact) = expect.messages.remove(at);
                             assert_eq!(message, value, "transmitted message");
                             if let Some(exact) = exact {
@@ -1360,15 +1698,22 @@ impl Harness {
                         }
                     }
                     ServerFrame::Application(value) => {
-                        let at = expect
+                        match expect
                             .application
                             .iter()
                             .position(|(c, v)| *c == connection && *v == value)
-                            .unwrap_or_else(|| panic!("unexpected frame {value} on {connection}"));
-                        expect.application.remove(at);
+                        {
+                            Some(at) => {
+                                expect.application.remove(at);
+                            }
+                            None => enveloped.entry(connection).or_default().push(value),
+                        }
                     }
                     ServerFrame::Disconnect { .. } => unreachable!("checked by the wire"),
                 },
+                Seen::Custom(..) | Seen::Closed(_) => {
+                    unreachable!("no connection of a custom protocol here")
+                }
             }
         }
 
@@ -1415,7 +1760,7 @@ impl Harness {
 
         // Broadcasts reach exactly the model's subscribers.
         if let Some((expected, delivery)) = broadcast {
-            if let Some(targets) = &expected.targets {
+            if let (Some(targets), Some(delivery)) = (&expected.targets, delivery) {
                 let missed = targets.iter().filter(|c| excused(c)).count();
                 assert_eq!(
                     delivery.recipients + missed,
@@ -1423,13 +1768,13 @@ impl Harness {
                     "send_frame_to_identity reach"
                 );
             }
-            if let Some(encoded) = expected.encoded {
+            if let (Some(encoded), Some(delivery)) = (expected.encoded, delivery) {
                 assert_eq!(
                     delivery.encoded, encoded,
-                    "frames encoded: one per identifier and mode"
+                    "frames encoded: one per group (identifier and mode, or envelope)"
                 );
             }
-            if let Some(skipped) = expected.skipped {
+            if let (Some(skipped), Some(delivery)) = (expected.skipped, delivery) {
                 assert_eq!(
                     delivery.skipped_invalid_json, skipped,
                     "skipped for invalid JSON"
@@ -1464,13 +1809,38 @@ impl Harness {
                     "broadcast frames {want:?} missing on {c}"
                 );
             }
-            if expected.targets.is_none() {
+            let conns: BTreeSet<ConnectionId> = expected
+                .enveloped
+                .keys()
+                .chain(enveloped.keys())
+                .copied()
+                .collect();
+            for c in conns {
+                let mut want = expected.enveloped.get(&c).cloned().unwrap_or_default();
+                let got = enveloped.remove(&c).unwrap_or_default();
+                recipients += got.len();
+                for value in &got {
+                    let at = want.iter().position(|v| v == value).unwrap_or_else(|| {
+                        panic!("broadcast frame {value} on {c} not expected (expected {want:?})")
+                    });
+                    want.remove(at);
+                }
+                assert!(
+                    want.is_empty() || excused(&c),
+                    "enveloped frames {want:?} missing on {c}"
+                );
+            }
+            if let (None, Some(delivery)) = (&expected.targets, delivery) {
                 assert_eq!(delivery.recipients, recipients, "Delivery::recipients");
             }
         }
         assert!(
             messages.is_empty(),
             "unexpected message frames {messages:?}"
+        );
+        assert!(
+            enveloped.is_empty(),
+            "unexpected frames {enveloped:?}"
         );
 
         self.check_model();
@@ -1551,6 +1921,21 @@ impl Harness {
                 *per_stream.entry(name).or_default() += 1;
             }
         }
+        for conn in &self.conns {
+            let mut core: Vec<String> = self
+                .server
+                .joined_streams(conn.id)
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            core.sort();
+            let mut model: Vec<String> = conn.joins.iter().map(|(n, _)| n.clone()).collect();
+            model.sort();
+            assert_eq!(core, model, "joined streams of {}", conn.id);
+            for (name, _) in &conn.joins {
+                *per_stream.entry(name).or_default() += 1;
+            }
+        }
         assert_eq!(self.server.stream_count(), per_stream.len(), "stream_count");
         let reported: Vec<&str> = self.streams.iter().map(String::as_str).collect();
         let model: Vec<&str> = per_stream.keys().copied().collect();
@@ -1573,6 +1958,8 @@ impl Harness {
 struct Broadcasted {
     /// Per connection: `(identifier, message, exact JSON text)` frames.
     frames: HashMap<ConnectionId, Vec<(String, Value, Option<String>)>>,
+    /// Per connection: the frames of its joins (whole, as JSON values).
+    enveloped: HashMap<ConnectionId, Vec<Value>>,
     encoded: Option<usize>,
     skipped: Option<usize>,
     /// For frames to an identity: the connections it must reach.
@@ -1585,6 +1972,19 @@ impl Broadcasted {
             targets: Some(targets),
             ..Self::default()
         }
+    }
+
+    /// Adds the frames of another broadcast of the same operation (the
+    /// counts of `Delivery` are then unknown).
+    fn merge(&mut self, other: Broadcasted) {
+        for (c, frames) in other.frames {
+            self.frames.entry(c).or_default().extend(frames);
+        }
+        for (c, frames) in other.enveloped {
+            self.enveloped.entry(c).or_default().extend(frames);
+        }
+        self.encoded = None;
+        self.skipped = None;
     }
 }
 

@@ -2,23 +2,26 @@
 //! [`Harness`](crate::harness::Harness). Connections are opened and accepted
 //! at once and send only well-formed commands; the operations are the ones
 //! that change who listens to what (subscriptions accepted with streams,
-//! `stream_from`, `stop_stream_from`, `stop_all_streams`, unsubscribes,
-//! closes, disconnects) and the ones that fan out (`broadcast`,
-//! `broadcast_except`, `broadcast_string`, `send_frame_to_identity`). Each
-//! fan-out is compared per connection with the model's subscribers, and
-//! `Delivery` with the model's count of recipients, identifiers and skips.
+//! `stream_from`, `stop_stream_from`, `stop_all_streams`, joins and leaves
+//! with envelopes, perform outcomes that start and stop streams,
+//! unsubscribes, closes, disconnects) and the ones that fan out
+//! (`broadcast`, `broadcast_except`, `broadcast_string`,
+//! `send_frame_to_identity`, the broadcasts of completed performs; vetoed
+//! ones send nothing). Each fan-out is compared per connection with the
+//! model's subscribers and joins, and `Delivery` with the model's count of
+//! recipients, groups (identifier and mode, or envelope) and skips.
 //!
 //! Compiled also by `cable-proto/tests/fuzz_corpus.rs`: `std`, `cable_proto`,
 //! `serde_json` and `bytes` only.
 
 use std::time::Duration;
 
-use cable_proto::Limits;
+use cable_proto::server::Limits;
 use serde_json::Value;
 
-use crate::harness::{config, Harness, Op, IDENTIFIERS};
+use crate::harness::{config, Harness, Op, Outcome, DATA, IDENTIFIERS};
 use crate::input::Input;
-use crate::server_ops::broadcast;
+use crate::server_ops::{broadcast, join_or_leave};
 
 /// Most operations one input runs.
 pub const MAX_OPS: usize = 512;
@@ -50,9 +53,20 @@ fn subscribe(input: &mut Input<'_>, command: &str) -> Op {
     }
 }
 
+fn message(input: &mut Input<'_>) -> Op {
+    let conn = input.below(256);
+    let identifier = IDENTIFIERS[input.below(7)];
+    let data = DATA[input.below(4)];
+    let frame = serde_json::json!({"command": "message", "identifier": identifier, "data": data});
+    Op::Text {
+        conn,
+        frame: Value::to_string(&frame).into_bytes(),
+    }
+}
+
 /// Decodes one operation.
 pub fn op(input: &mut Input<'_>) -> Op {
-    match input.byte() % 20 {
+    match input.byte() % 26 {
         0 | 1 => Op::Connect {
             identity: input.below(256),
         },
@@ -106,9 +120,18 @@ pub fn op(input: &mut Input<'_>) -> Op {
             bytes: usize::from(input.u16()),
             all: input.bool(),
         },
-        _ => Op::Transmit {
+        19 => Op::Transmit {
             sub: input.below(256),
             payload: input.below(256),
         },
+        20 => message(input),
+        21 | 22 => Op::CompletePerform {
+            pending: input.below(256),
+            outcome: Outcome::read(input),
+        },
+        23 => Op::VetoPerform {
+            pending: input.below(256),
+        },
+        _ => join_or_leave(input),
     }
 }

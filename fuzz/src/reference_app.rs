@@ -1,4 +1,4 @@
-//! Target `reference_app`: the reference app of cable-fixtures
+//! Target `reference_app`: the reference app of cable-refapp
 //! ([`ReferenceApp`]) driven through the core, with clients that speak its
 //! channels and actions (and sometimes garbage), control calls
 //! (`/broadcast`, `/notify`, `/disconnect`, `/restart`, `/stats`), closes
@@ -18,8 +18,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use cable_fixtures::reference_app::ReferenceApp;
-use cable_proto::{ConnectionId, Event, HandshakeRequest, Server};
+use cable_proto::server::{Event, Server};
+use cable_proto::{ConnectionId, HandshakeRequest};
+use cable_refapp::ReferenceApp;
 use serde_json::{json, Value};
 
 use crate::frames::ServerFrame;
@@ -298,13 +299,16 @@ impl Driver {
                     Seen::Farewell { connection, .. } => {
                         self.closing.insert(*connection);
                     }
+                    Seen::Custom(..) | Seen::Closed(_) => {
+                        unreachable!("no connection of a custom protocol here")
+                    }
                 }
             }
             // The host writes everything at once.
             for c in written.keys() {
                 let queued = self.wire.queued(*c);
                 self.server
-                    .handle_written(*c, queued)
+                    .handle_written(*c, queued, self.now)
                     .expect("a known connection");
                 self.wire.written(*c, queued);
             }

@@ -1,8 +1,10 @@
 //! Target `server_ops`: the server state machine driven by an arbitrary
 //! sequence of operations (opens, decisions, text and binary frames,
 //! closes, written-bytes reports, time and timeouts, subscription
-//! decisions, stream changes, transmits, broadcasts, disconnects, restarts,
-//! stale tokens and handles), under limits small enough to be reached.
+//! decisions, performs completed with an outcome or vetoed (or left pending
+//! while the connection's later frames are held), stream changes, joins
+//! with envelopes, transmits, broadcasts, disconnects, restarts, stale
+//! tokens and handles), under limits small enough to be reached.
 //! Every operation is checked by the [`Harness`](crate::harness::Harness).
 //!
 //! Input layout: four bytes of configuration (limits, ping interval, origin
@@ -13,7 +15,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{client_frame, config, limits, BroadcastKind, Harness, Op};
+use crate::harness::{client_frame, config, limits, BroadcastKind, Harness, Op, Outcome};
 use crate::input::Input;
 
 /// Most operations one input runs (keeps every execution fast).
@@ -41,7 +43,7 @@ pub fn run(data: &[u8]) {
 
 /// Decodes one operation.
 pub fn op(input: &mut Input<'_>) -> Op {
-    match input.byte() % 32 {
+    match input.byte() % 36 {
         0 | 1 => Op::Open {
             origin: input.below(256),
             protocols: input.below(256),
@@ -132,9 +134,35 @@ pub fn op(input: &mut Input<'_>) -> Op {
                 reconnect: input.bool(),
             },
         },
-        _ => Op::UseStale {
+        31 => Op::UseStale {
             which: input.below(256),
             how: input.byte(),
+        },
+        32 | 33 => Op::CompletePerform {
+            pending: input.below(256),
+            outcome: Outcome::read(input),
+        },
+        34 => Op::VetoPerform {
+            pending: input.below(256),
+        },
+        _ => join_or_leave(input),
+    }
+}
+
+/// A `join` (two times in three) or a `leave`.
+pub fn join_or_leave(input: &mut Input<'_>) -> Op {
+    let conn = input.below(256);
+    let stream = input.below(256);
+    match input.below(3) {
+        0 | 1 => Op::Join {
+            conn,
+            stream,
+            envelope: input.below(256),
+        },
+        _ => Op::Leave {
+            conn,
+            stream,
+            envelope: input.bool().then(|| input.below(256)),
         },
     }
 }

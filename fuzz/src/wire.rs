@@ -1,16 +1,20 @@
 //! What a host sees on the wire, checked frame by frame: every text frame
-//! has a known shape, a disconnect frame is always followed by the close, no
-//! frame follows the close, `welcome` comes first, and the bytes queued for a
-//! connection (text frames minus what was reported written; the farewell
-//! disconnect frame is not counted) never exceed the configured bound and
-//! equal what the core reports.
+//! of an Action Cable connection has a known shape, a disconnect frame is
+//! always followed by the close, no frame follows the close, `welcome` comes
+//! first, and the bytes queued for a connection (text frames minus what was
+//! reported written; the farewell disconnect frame is not counted) never
+//! exceed the configured bound and equal what the core reports. A
+//! connection of a custom protocol ([`Wire::open_custom`]) gets text frames
+//! of any shape (UTF-8), no welcome, and a bare close.
 //!
 //! Compiled also by `cable-proto/tests/fuzz_corpus.rs`: `std`, `cable_proto`,
 //! `serde_json` and `bytes` only.
 
 use std::collections::HashMap;
 
-use cable_proto::{ConnectionId, Frame, Server, Transmit};
+use bytes::Bytes;
+use cable_proto::server::{Frame, Server, Transmit};
+use cable_proto::ConnectionId;
 
 use crate::frames::{classify, ServerFrame};
 
@@ -28,6 +32,11 @@ pub enum Seen {
         /// The reconnect flag.
         reconnect: bool,
     },
+    /// A text frame of a custom-protocol connection, counted against the
+    /// queue bound.
+    Custom(ConnectionId, Bytes),
+    /// The bare close of a custom-protocol connection.
+    Closed(ConnectionId),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -35,6 +44,7 @@ struct ConnWire {
     welcomed: bool,
     closed: bool,
     queued: usize,
+    custom: bool,
 }
 
 /// The wire state of every connection the host knows.
@@ -57,6 +67,16 @@ impl Wire {
     /// A connection was opened.
     pub fn open(&mut self, connection: ConnectionId) {
         let previous = self.conns.insert(connection, ConnWire::default());
+        assert!(previous.is_none(), "connection handle {connection} reused");
+    }
+
+    /// A connection of a custom protocol was opened.
+    pub fn open_custom(&mut self, connection: ConnectionId) {
+        let wire = ConnWire {
+            custom: true,
+            ..ConnWire::default()
+        };
+        let previous = self.conns.insert(connection, wire);
         assert!(previous.is_none(), "connection handle {connection} reused");
     }
 
@@ -107,6 +127,32 @@ impl Wire {
                 !state.closed,
                 "frame after the close on {connection}: {frame:?}"
             );
+            if state.custom {
+                match frame {
+                    Frame::Close { code, reason } => {
+                        assert_eq!(*code, 1000, "close code");
+                        assert_eq!(*reason, "", "close reason");
+                        state.closed = true;
+                        seen.push(Seen::Closed(connection));
+                    }
+                    Frame::Text(bytes) => {
+                        assert!(
+                            std::str::from_utf8(bytes).is_ok(),
+                            "text frame that is not UTF-8 on {connection}: {bytes:?}"
+                        );
+                        state.queued += bytes.len();
+                        assert!(
+                            state.queued <= self.limit,
+                            "{connection}: {} bytes queued, over the bound of {}",
+                            state.queued,
+                            self.limit
+                        );
+                        seen.push(Seen::Custom(connection, bytes.clone()));
+                    }
+                }
+                i += 1;
+                continue;
+            }
             match frame {
                 Frame::Close { code, .. } => {
                     panic!("close ({code}) without a disconnect frame before it on {connection}")
