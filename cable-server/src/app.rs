@@ -313,7 +313,12 @@ pub trait CableApp: Send + 'static {
     /// A connection waits for authentication: accept it
     /// ([`Server::accept_connection`]) or reject it
     /// ([`Server::reject_connection`]), now or later.
-    fn connect(&mut self, cx: &mut AppContext<'_>, request: &RequestInfo, pending: PendingConnection);
+    fn connect(
+        &mut self,
+        cx: &mut AppContext<'_>,
+        request: &RequestInfo,
+        pending: PendingConnection,
+    );
 
     /// Handles one event of the core: answers subscription requests and
     /// performs, reacts to unsubscribes.
@@ -367,7 +372,12 @@ impl<T: SyncApp> CableApp for T {
         SyncApp::configure(self, config);
     }
 
-    fn connect(&mut self, cx: &mut AppContext<'_>, request: &RequestInfo, pending: PendingConnection) {
+    fn connect(
+        &mut self,
+        cx: &mut AppContext<'_>,
+        request: &RequestInfo,
+        pending: PendingConnection,
+    ) {
         let connection = pending.connection();
         let outcome = match self.authenticate(request) {
             Some(accept) => {

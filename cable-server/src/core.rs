@@ -11,7 +11,9 @@ use cable_proto::{ConnectionId, HandshakeRequest, StreamName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::app::{AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo};
+use crate::app::{
+    AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo,
+};
 
 /// How many queued inputs the core handles in a row before it looks at its
 /// timers again.
@@ -158,9 +160,9 @@ impl Core {
     pub(crate) async fn run(mut self, mut inputs: mpsc::Receiver<CoreInput>) {
         loop {
             let deadline = [self.server.poll_timeout(), self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+                .into_iter()
+                .flatten()
+                .min();
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d.into()).await,

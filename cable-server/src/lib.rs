@@ -52,7 +52,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cable_proto::server::Config;
+use cable_proto::server::{Config, DecisionTimeouts};
 use cable_proto::OriginPattern;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -93,6 +93,12 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
     };
     config.limits.max_frame_bytes = options.max_frame_bytes;
     config.limits.max_queued_bytes = options.max_queued_bytes;
+    let deadline = options.decision_timeout();
+    config.decision_timeouts = DecisionTimeouts {
+        connect: deadline,
+        subscribe: deadline,
+        perform: deadline,
+    };
     app.configure(&mut config);
     config.origins.allowed.extend(
         options
@@ -145,6 +151,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let app = build_app(&options);
+    serve_app(options, app, listener, shutdown).await
+}
+
+/// [`serve`] with an app of the embedder's instead of the one `options`
+/// names.
+pub async fn serve_app(
+    options: Options,
+    app: Box<dyn CableApp>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let config = build_config(&options, app.as_ref());
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
 

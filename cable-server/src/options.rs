@@ -115,6 +115,13 @@ pub struct Options {
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub shutdown_timeout_ms: u64,
 
+    /// How long the app may take to decide on a connection, a subscription
+    /// or an action (0: no deadline). Past it, the core answers in its
+    /// place: the connection is rejected as unauthorized, the subscription
+    /// rejected, the action vetoed (nothing of it applied).
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub decision_timeout_ms: u64,
+
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log: String,
@@ -125,7 +132,7 @@ pub struct Options {
 pub enum AppKind {
     /// Public streams (`$pubsub` identifiers), AnyCable style.
     Pubsub,
-    /// The reference app of cable-fixtures, with its control endpoints.
+    /// The reference app (`cable-refapp`), with its control endpoints.
     Reference,
 }
 
@@ -146,6 +153,11 @@ impl Options {
     /// The close grace period.
     pub fn close_grace(&self) -> Duration {
         Duration::from_millis(self.close_grace_ms)
+    }
+
+    /// The deadline of the app's decisions (`None`: no deadline).
+    pub fn decision_timeout(&self) -> Option<Duration> {
+        (self.decision_timeout_ms > 0).then(|| Duration::from_millis(self.decision_timeout_ms))
     }
 
     /// The shutdown timeout.

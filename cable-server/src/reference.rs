@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use cable_refapp::ReferenceApp;
 use cable_proto::server::{Config, ConnectionAccept, Event, Server};
+use cable_refapp::ReferenceApp;
 
 use crate::app::{CableApp, ControlRequest, HttpResponse, RequestInfo, SyncApp};
 
