@@ -2,12 +2,12 @@
 //!
 //! - [`transcript`]: transcript format version 1 (recordings and hand-written scenario
 //!   scripts), a typed reader and writer.
-//! - [`compare`]: what a target did against what Rails did, with named [`deviations`].
+//! - [`compare`](mod@compare): what a target did against what Rails did, with named [`deviations`].
 //! - [`live`]: plays a transcript's client side against a live server in real time and
 //!   records what it answered (used by `cable-fixtures replay --url` and `record`).
 //! - [`core_target`]: the same against the sans-IO core in virtual time.
 //! - [`corpus`]: finding transcripts on disk.
-//! - [`bench`]: the core's measurements beside their baselines (`cable-fixtures bench`).
+//! - [`bench`](mod@bench): the core's measurements beside their baselines (`cable-fixtures bench`).
 //! - [`reference_app`]: the reference app of `../shared/refserver/config.ru` on `cable-proto`.
 //! - [`shootout`]: the websocket-shootout broadcast benchmark against a live server.
 //! - [`floor`]: a bare WebSocket broadcast server with no protocol, the shootout's floor.

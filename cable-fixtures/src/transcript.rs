@@ -9,7 +9,7 @@
 //!   `status`/`response_headers`/`subprotocol`, an `http` call without `status`/`body`, a
 //!   `close` without `rcvd`/`sent`/`rcvd_then_sent` meaning "the client closes now");
 //! - the **observation** of a replay against any target, which is then compared with a
-//!   recording by [`crate::compare`].
+//!   recording by [`crate::compare()`].
 //!
 //! [`Transcript::client_steps`] extracts the client side of any of them.
 

@@ -7,7 +7,7 @@
 //!
 //! ## Shape
 //!
-//! - One **core task** owns the [`cable_proto::Server`] and the app
+//! - One **core task** owns the [`cable_proto::server::Server`] and the app
 //!   ([`CableApp`]); nothing else touches them, so there are no locks on the
 //!   hot path. Everything else sends it inputs through one bounded channel.
 //! - One **HTTP listener** serves, on one port: WebSocket upgrades at the
@@ -17,7 +17,7 @@
 //!   the core is busy, which slows a flooding client down) and a **writer**
 //!   coalesces the core's frames (many writes, one flush) and reports the
 //!   bytes written, against which the core bounds each connection's queue
-//!   ([`cable_proto::Limits::max_queued_bytes`]): past it, the client gets
+//!   ([`cable_proto::server::Limits::max_queued_bytes`]): past it, the client gets
 //!   `too_slow` and is closed. A write batch that takes longer than the write
 //!   timeout drops the connection; nobody else waits for it.
 //! - With `--redis-url`, a **Redis bridge** follows the hub's stream events

@@ -18,8 +18,8 @@ use clap::{Parser, ValueEnum};
 /// Apps (--app):
 ///
 /// * pubsub (default): public streams, AnyCable style. Subscribe with the
-///   identifier {"channel":"$pubsub","stream_name":"<stream>"} to receive
-///   every broadcast to <stream>. A $pubsub identifier without stream_name is
+///   identifier {"channel":"$pubsub","stream_name":"STREAM"} to receive
+///   every broadcast to STREAM. A $pubsub identifier without stream_name is
 ///   rejected; other channels get no answer (as Rails does for an unknown
 ///   channel). The connection token comes from ?token= or
 ///   `Authorization: Bearer`; with no --token every connection is welcomed
