@@ -297,7 +297,16 @@ impl Core {
         let incoming = match self.server.handle_open(&handshake, now) {
             Ok(incoming) => incoming,
             Err(refusal) => {
-                tracing::info!(%refusal, "upgrade refused");
+                if request.origin.is_none() {
+                    // The newcomer's first client: say what to do.
+                    tracing::info!(
+                        "upgrade refused with 404 (as Rails): the request has no Origin header; \
+                         send one that is allowed, or start with --allowed-origin ORIGIN \
+                         (or --allow-any-origin)"
+                    );
+                } else {
+                    tracing::info!(%refusal, "upgrade refused with 404 (as Rails)");
+                }
                 return OpenReply::Refused {
                     status: refusal.status(),
                     body: refusal.body(),
