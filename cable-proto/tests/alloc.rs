@@ -107,6 +107,57 @@ fn allocations_per_broadcast_do_not_grow_with_recipients() {
     assert!(first.iter().all(|&a| a <= 3), "{first:?}");
 }
 
+/// A room of `n` members, a third each: Action Cable subscriptions of one
+/// identifier, custom-protocol connections joined with a JSON envelope, and
+/// others joined with a raw-string envelope.
+fn host_with_mixed_room(n: usize) -> Host {
+    use cable_proto::server::Envelope;
+    use cable_proto::StreamMode;
+    let mut host = Host::new();
+    for i in 0..n {
+        match i % 3 {
+            0 => {
+                let conn = host.connect("u");
+                host.subscribe(conn, CHAT, &["room"]);
+            }
+            1 => {
+                let conn = host.connect_custom(1, "u");
+                let envelope =
+                    Envelope::new(r#"{"type":"new_message","data":"#, "}", StreamMode::Json);
+                host.server.join(conn, "room", envelope, host.now).unwrap();
+            }
+            _ => {
+                let conn = host.connect_custom(2, "u");
+                let envelope = Envelope::new(r#"["room","#, "]", StreamMode::RawString);
+                host.server.join(conn, "room", envelope, host.now).unwrap();
+            }
+        }
+    }
+    host.events();
+    host
+}
+
+#[test]
+fn allocations_per_broadcast_to_a_mixed_room_do_not_grow_with_recipients() {
+    let mut steady = Vec::new();
+    for n in [99, 9_999] {
+        let mut host = host_with_mixed_room(n);
+        host.server
+            .broadcast("room", r#"{"text":"warm"}"#, host.now);
+        assert_eq!(host.all_frames().len(), n);
+        let (allocs, _, delivery) =
+            measure(|| host.server.broadcast("room", r#"{"text":"hi"}"#, host.now));
+        assert_eq!((delivery.recipients, delivery.encoded), (n, 3));
+        assert_eq!(host.all_frames().len(), n);
+        steady.push(allocs);
+    }
+    println!("allocations for one broadcast to a room of three encodings, 99 and 9999 members: {steady:?}");
+    // Per group, the frame and the shared header its clones count on; once,
+    // the payload as a JSON string for the raw envelope (allocated, then
+    // grown once by its escapes).
+    assert_eq!(steady, [8, 8]);
+}
+
 #[test]
 fn allocations_per_broadcast_grow_with_identifiers_only() {
     let mut host = host_with_subscribers(100, true);
