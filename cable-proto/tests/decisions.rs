@@ -218,6 +218,36 @@ fn a_held_subscribe_gets_its_deadline_when_it_is_handled() {
     assert_eq!(host.frames(conn), vec![Out::Text(reject(CHAT))]);
 }
 
+#[test]
+fn the_subscribe_deadline_stops_at_the_answer_even_while_the_confirmation_waits_upstream() {
+    let mut host = Host::with_config(Config {
+        origins: OriginPolicy::allow_any(),
+        ping_interval: Duration::from_secs(3600),
+        confirm_when_streams_ready: true,
+        decision_timeouts: DecisionTimeouts {
+            subscribe: Some(SUBSCRIBE),
+            ..DecisionTimeouts::default()
+        },
+        ..Config::default()
+    });
+    let conn = host.connect("alice");
+    host.send(conn, &subscribe(CHAT));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    host.advance(SUBSCRIBE - NS);
+    host.server
+        .accept_subscription(pending, SubscriptionAccept::new().stream("s"), host.now)
+        .unwrap();
+    assert_eq!(host.events(), vec![Event::StreamStarted("s".into())]);
+    // The application answered: the upstream wait has no deadline of its own
+    // here, and the subscription's deadline no longer applies.
+    host.advance(SUBSCRIBE * 10);
+    assert_eq!((host.all_frames(), host.events()), (vec![], vec![]));
+    host.server.stream_ready("s", host.now);
+    assert_eq!(host.frames(conn), vec![Out::Text(confirm(CHAT))]);
+}
+
 // ---------------------------------------------------------------- perform
 
 #[test]
@@ -283,6 +313,53 @@ fn the_perform_deadline_vetoes_it_and_the_late_outcome_applies_nothing() {
         ]
     );
     host.advance(PERFORM * 2);
+    assert_eq!((host.all_frames(), host.events()), (vec![], vec![]));
+}
+
+#[test]
+fn a_late_answer_to_the_last_decision_is_expired_and_applies_nothing() {
+    let mut host = host();
+    let conn = host.connect("alice");
+    host.subscribe(conn, CHAT, &["chat_r1"]);
+    host.send(conn, &message(CHAT, r#"{"action":"speak"}"#));
+    let perform = host.perform();
+    host.advance(PERFORM);
+    assert_eq!(
+        host.events(),
+        vec![Event::DecisionExpired {
+            connection: conn,
+            decision: ExpiredDecision::Perform
+        }]
+    );
+    let outcome = PerformOutcome::new()
+        .transmit(json(r#"{"late":true}"#))
+        .broadcast("chat_r1", json(r#"{"late":true}"#));
+    assert_eq!(
+        host.server
+            .complete_perform(perform.pending, outcome, host.now),
+        Err(UsageError::DecisionExpired)
+    );
+    assert_eq!((host.all_frames(), host.events()), (vec![], vec![]));
+    // Same for a veto, and for a subscription.
+    host.send(conn, &message(CHAT, r#"{"action":"speak"}"#));
+    let perform = host.perform();
+    host.advance(PERFORM);
+    host.events();
+    assert_eq!(
+        host.server.veto_perform(perform.pending, host.now),
+        Err(UsageError::DecisionExpired)
+    );
+    host.send(conn, &subscribe(OTHER));
+    let Some(Event::SubscriptionRequested { pending, .. }) = host.events().pop() else {
+        panic!()
+    };
+    host.advance(SUBSCRIBE);
+    assert_eq!(host.frames(conn), vec![Out::Text(reject(OTHER))]);
+    host.events();
+    assert_eq!(
+        host.server.reject_subscription(pending, host.now),
+        Err(UsageError::DecisionExpired)
+    );
     assert_eq!((host.all_frames(), host.events()), (vec![], vec![]));
 }
 
