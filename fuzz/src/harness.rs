@@ -118,7 +118,11 @@ pub const ENVELOPES: &[(&str, &str, bool)] = &[
     (r#"{"type":"env","data":"#, "}", false),
     (r#"{"type":"env","data":"#, "}", true),
     (r#"{"type":"other","list":["#, r#","<&>"]}"#, false),
-    ("{\"type\":\"env\",\"sep\":\"\u{2028}\",\"data\":", "}", false),
+    (
+        "{\"type\":\"env\",\"sep\":\"\u{2028}\",\"data\":",
+        "}",
+        false,
+    ),
 ];
 
 /// The envelope at `index` of [`ENVELOPES`].
@@ -1258,12 +1262,12 @@ impl Harness {
                 2 => self.server.handle_written(id, 1, now),
                 3 => self.server.handle_close(id, now),
                 4 => self.server.send_frame(id, &JsonText::string("x"), now),
-                5 => self.server.disconnect(id, DisconnectReason::Remote, true, now),
+                5 => self
+                    .server
+                    .disconnect(id, DisconnectReason::Remote, true, now),
                 6 => self.server.set_expiry(id, Some(now), now),
                 7 => self.server.set_identity(id, Identity::new("alice"), now),
-                8 => self
-                    .server
-                    .join(id, "chat_lobby", envelope(0), now),
+                8 => self.server.join(id, "chat_lobby", envelope(0), now),
                 _ => self.server.leave(id, "chat_lobby", None, now),
             };
             assert_eq!(result, unknown, "call with a closed connection's handle");
@@ -1279,7 +1283,9 @@ impl Harness {
             let result = match how % 5 {
                 0 => self.server.transmit(id, &JsonText::string("x"), now),
                 1 => self.server.unsubscribe(id, now),
-                2 => self.server.stream_from(id, "chat_lobby", StreamMode::Json, now),
+                2 => self
+                    .server
+                    .stream_from(id, "chat_lobby", StreamMode::Json, now),
                 3 => self.server.stop_stream_from(id, "chat_lobby", now),
                 _ => self.server.stop_all_streams(id, now),
             };
@@ -1838,10 +1844,7 @@ impl Harness {
             messages.is_empty(),
             "unexpected message frames {messages:?}"
         );
-        assert!(
-            enveloped.is_empty(),
-            "unexpected frames {enveloped:?}"
-        );
+        assert!(enveloped.is_empty(), "unexpected frames {enveloped:?}");
 
         self.check_model();
     }

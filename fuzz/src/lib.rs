@@ -8,17 +8,18 @@
 //! | target | entry point | module |
 //! |---|---|---|
 //! | `command_parser` | `cable_proto::command::parse` | [`command_parser`] |
-//! | `server_ops` | `cable_proto::Server`, every input | [`server_ops`] on [`harness`] |
-//! | `hub` | `cable_proto::Server`'s fan-out against a naive model | [`hub`] on [`harness`] |
+//! | `server_ops` | `cable_proto::server::Server`, every input | [`server_ops`] on [`harness`] |
+//! | `hub` | `cable_proto::server::Server`'s fan-out against a naive model | [`hub`] on [`harness`] |
 //! | `transcript` | `cable_fixtures::Transcript::parse`, writer, replay | [`transcript`] |
-//! | `reference_app` | `cable_fixtures::reference_app::ReferenceApp` on the core | [`reference_app`] |
+//! | `reference_app` | `cable_refapp::ReferenceApp` on the core | [`reference_app`] |
+//! | `timers` | `cable_proto::server::Server`'s deadlines and decisions under arbitrary time | [`timers`] |
 //! | `channels_decode` | `cable_channels::fuzz_decode_all` | (in cable-channels) |
 //!
 //! The modules of cable-proto's targets ([`input`], [`frames`], [`wire`],
-//! [`harness`], [`command_parser`], [`server_ops`], [`hub`]) use nothing but
-//! `std`, `cable_proto`, `serde` and `serde_json`: `cable-proto/tests/fuzz_corpus.rs`
-//! compiles them too, so the root workspace's `cargo test` replays their
-//! corpora.
+//! [`harness`], [`command_parser`], [`server_ops`], [`hub`], [`timers`]) use
+//! nothing but `std`, `cable_proto`, `bytes`, `serde` and `serde_json`:
+//! `cable-proto/tests/fuzz_corpus.rs` compiles them too, so the root
+//! workspace's `cargo test` replays their corpora.
 
 pub mod command_parser;
 pub mod frames;
@@ -28,6 +29,7 @@ pub mod input;
 pub mod reference_app;
 pub mod replay;
 pub mod server_ops;
+pub mod timers;
 pub mod transcript;
 pub mod wire;
 
