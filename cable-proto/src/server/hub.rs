@@ -307,8 +307,9 @@ impl Server {
                 self.stream_index.insert(stream.clone(), s);
                 self.events.push_back(Event::StreamStarted(stream));
                 if self.config.confirm_when_streams_ready {
-                    if let Some(timeout) = self.config.upstream_ready_timeout {
-                        let at = self.now + timeout;
+                    // A deadline past what an `Instant` holds is no deadline.
+                    let timeout = self.config.upstream_ready_timeout;
+                    if let Some(at) = timeout.and_then(|t| self.now.checked_add(t)) {
                         self.set_timer(
                             at,
                             TimerKey::Upstream {

@@ -301,8 +301,8 @@ impl Server {
         conn.decision_seq = conn.decision_seq.wrapping_add(1).max(1);
         conn.awaiting = awaiting;
         let seq = conn.decision_seq;
-        if let Some(timeout) = timeout {
-            let at = now + timeout;
+        // A deadline past what an `Instant` holds is no deadline.
+        if let Some(at) = timeout.and_then(|t| now.checked_add(t)) {
             conn.extra_mut().decision_deadline = Some(at);
             if let Some(key) = self.decision_key(index) {
                 self.set_timer(at, key);
