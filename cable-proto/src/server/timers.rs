@@ -133,11 +133,15 @@ impl Server {
         if self.next_ping + interval > now {
             self.next_ping += interval;
         } else {
-            // Far behind (the host slept): the next beat is the first after `now`.
+            // Far behind (the host slept): the next beat is the first after
+            // `now`, however many beats that skips.
             let behind = now.saturating_duration_since(self.next_ping);
-            let beats = behind.as_nanos() / interval.as_nanos() + 1;
-            let beats = u32::try_from(beats).unwrap_or(u32::MAX);
-            self.next_ping += interval.saturating_mul(beats);
+            let into_beat = behind.as_nanos() % interval.as_nanos();
+            let into_beat = Duration::new(
+                (into_beat / 1_000_000_000) as u64,
+                (into_beat % 1_000_000_000) as u32,
+            );
+            self.next_ping = now + (interval - into_beat);
         }
         self.flush_overflow();
     }
