@@ -1,32 +1,109 @@
 //! One WebSocket connection: a reader that forwards frames to the core, and
 //! a writer that coalesces the core's frames (write many, flush once) and
 //! reports what it wrote.
+//!
+//! The reader also polices the peer, on the host's side of the core: a
+//! message over the frame limit is refused from its header (the WebSocket
+//! layer's size limits are the core's) and closes the connection with 1009;
+//! invalid frames beyond a rate close it with 1008; with an idle timeout, a
+//! peer from which nothing is received gets a WebSocket ping halfway and is
+//! closed at the end.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cable_proto::ConnectionId;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::core::{CoreInput, Outbound};
+use crate::options::Options;
+use crate::refusal_log::{Refusal, RefusalLog};
 
 /// Most frames written before one flush.
 const BATCH_FRAMES: usize = 256;
 /// Most bytes written before one flush.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// Timing of a connection.
+/// How connections are timed and policed.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnTiming {
+pub(crate) struct ConnPolicy {
     /// How long one batch of writes may take.
     pub(crate) write_timeout: Duration,
     /// How long to wait for the peer's close after ours.
     pub(crate) close_grace: Duration,
+    /// Close a connection from which nothing was received for this long.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Invalid frames allowed per second, in bursts of as many (0: any).
+    pub(crate) invalid_frames_per_sec: u32,
+}
+
+impl ConnPolicy {
+    /// The policy the options ask for.
+    pub(crate) fn from_options(options: &Options) -> Self {
+        Self {
+            write_timeout: options.write_timeout(),
+            close_grace: options.close_grace(),
+            idle_timeout: options.idle_timeout(),
+            invalid_frames_per_sec: options.max_invalid_frames_per_sec,
+        }
+    }
+}
+
+/// Why the host closes a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostClose {
+    /// A message over the frame limit.
+    TooBig,
+    /// Invalid frames past their rate.
+    InvalidFrames,
+    /// Nothing received within the idle timeout.
+    Idle,
+}
+
+impl HostClose {
+    fn frame(self) -> CloseFrame {
+        let (code, reason) = match self {
+            HostClose::TooBig => (CloseCode::Size, "message too big"),
+            HostClose::InvalidFrames => (CloseCode::Policy, "too many invalid frames"),
+            HostClose::Idle => (CloseCode::Away, "idle timeout"),
+        };
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    fn refusal(self) -> Refusal {
+        match self {
+            HostClose::TooBig => Refusal::FrameTooLarge,
+            HostClose::InvalidFrames => Refusal::InvalidFrames,
+            HostClose::Idle => Refusal::IdleTimeout,
+        }
+    }
+}
+
+/// What the reader asks of the writer, ahead of the core's frames.
+#[derive(Debug)]
+enum Control {
+    /// Send a WebSocket ping (the idle timeout's probe).
+    Ping,
+    /// Send this close, wait the close grace, end.
+    Close(HostClose),
+}
+
+/// How the reader ended.
+enum ReadEnd {
+    /// The peer closed, vanished or broke the protocol; or the core is gone.
+    Gone,
+    /// The host closes the connection.
+    Host(HostClose),
 }
 
 /// Serves one upgraded connection until it is gone, then tells the core.
@@ -35,49 +112,145 @@ pub(crate) async fn run_connection<S>(
     connection: ConnectionId,
     outbound: mpsc::UnboundedReceiver<Outbound>,
     core: mpsc::Sender<CoreInput>,
-    timing: ConnTiming,
+    policy: ConnPolicy,
+    refusals: Arc<RefusalLog>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sink, mut stream) = ws.split();
-    let mut writer = tokio::spawn(write_loop(sink, outbound, core.clone(), connection, timing));
+    let (control, controls) = mpsc::channel(4);
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        outbound,
+        controls,
+        core.clone(),
+        connection,
+        policy,
+    ));
     let reader = async {
-        while let Some(message) = stream.next().await {
+        let mut invalid = InvalidFrameBudget::new(policy.invalid_frames_per_sec);
+        let mut idle = policy
+            .idle_timeout
+            .map(|t| IdleWatch::new(t, Instant::now()));
+        loop {
+            let next = match &mut idle {
+                None => stream.next().await,
+                Some(watch) => {
+                    let deadline = watch.deadline();
+                    match tokio::time::timeout_at(deadline.into(), stream.next()).await {
+                        Ok(next) => {
+                            watch.heard(Instant::now());
+                            next
+                        }
+                        Err(_) => match watch.step(Instant::now()) {
+                            Some(IdleStep::Ping) => {
+                                let _ = control.send(Control::Ping).await;
+                                continue;
+                            }
+                            Some(IdleStep::Close) => return ReadEnd::Host(HostClose::Idle),
+                            None => continue,
+                        },
+                    }
+                }
+            };
+            let Some(message) = next else {
+                return ReadEnd::Gone;
+            };
             let input = match message {
-                Ok(Message::Text(text)) => CoreInput::Text {
-                    connection,
-                    frame: text.into(),
-                },
-                Ok(Message::Binary(frame)) => CoreInput::Binary { connection, frame },
+                Ok(Message::Text(text)) => {
+                    if !looks_like_command(text.as_bytes()) && !invalid.spend(Instant::now()) {
+                        return ReadEnd::Host(HostClose::InvalidFrames);
+                    }
+                    CoreInput::Text {
+                        connection,
+                        frame: text.into(),
+                    }
+                }
+                Ok(Message::Binary(frame)) => {
+                    if !invalid.spend(Instant::now()) {
+                        return ReadEnd::Host(HostClose::InvalidFrames);
+                    }
+                    CoreInput::Binary { connection, frame }
+                }
                 Ok(_) => continue,
+                Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+                    tracing::debug!(%connection, size, max_size, "message too big: closing with 1009");
+                    return ReadEnd::Host(HostClose::TooBig);
+                }
                 Err(error) => {
                     tracing::debug!(%connection, %error, "read failed");
-                    break;
+                    return ReadEnd::Gone;
                 }
             };
             if core.send(input).await.is_err() {
-                break;
+                return ReadEnd::Gone;
             }
         }
     };
-    tokio::select! {
-        () = reader => {}
-        _ = &mut writer => {}
+    let end = tokio::select! {
+        end = reader => end,
+        _ = &mut writer => ReadEnd::Gone,
+    };
+    match end {
+        ReadEnd::Host(close) => {
+            refusals.record(close.refusal());
+            // The writer takes the close ahead of the core's frames (before
+            // the core, told below, drops the connection's queue), sends it
+            // and lingers for the close grace, so that the peer reads it
+            // before the socket goes. Nothing more is read: an oversized
+            // message stays unread.
+            let sent = control.send(Control::Close(close)).await.is_ok();
+            let _ = core.send(CoreInput::Closed { connection }).await;
+            if sent {
+                let bound = policy.write_timeout + policy.close_grace;
+                let _ = tokio::time::timeout(bound, &mut writer).await;
+            }
+            writer.abort();
+        }
+        ReadEnd::Gone => {
+            writer.abort();
+            let _ = core.send(CoreInput::Closed { connection }).await;
+        }
     }
-    writer.abort();
-    let _ = core.send(CoreInput::Closed { connection }).await;
 }
 
 async fn write_loop<W>(
     mut sink: W,
     mut outbound: mpsc::UnboundedReceiver<Outbound>,
+    mut controls: mpsc::Receiver<Control>,
     core: mpsc::Sender<CoreInput>,
     connection: ConnectionId,
-    timing: ConnTiming,
+    policy: ConnPolicy,
 ) where
-    W: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    W: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
-    while let Some(first) = outbound.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            Some(control) = controls.recv() => {
+                let (message, closing) = match control {
+                    Control::Ping => (Message::Ping(Bytes::new()), false),
+                    Control::Close(close) => (Message::Close(Some(close.frame())), true),
+                };
+                match tokio::time::timeout(policy.write_timeout, sink.send(message)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::debug!(%connection, %error, "write failed");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+                if closing {
+                    tokio::time::sleep(policy.close_grace).await;
+                    return;
+                }
+                continue;
+            }
+            first = outbound.recv() => match first {
+                Some(first) => first,
+                None => return,
+            },
+        };
         let mut written = 0usize;
         let mut closing = false;
         let batch = async {
@@ -107,7 +280,7 @@ async fn write_loop<W>(
             }
             sink.flush().await
         };
-        match tokio::time::timeout(timing.write_timeout, batch).await {
+        match tokio::time::timeout(policy.write_timeout, batch).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::debug!(%connection, %error, "write failed");
@@ -129,8 +302,167 @@ async fn write_loop<W>(
         if closing {
             // The reader sees the peer's answer and ends the connection;
             // this is the bound on waiting for it.
-            tokio::time::sleep(timing.close_grace).await;
+            tokio::time::sleep(policy.close_grace).await;
             return;
         }
+    }
+}
+
+/// Whether a text frame can be an Action Cable command: a JSON object, so
+/// its first byte past JSON whitespace is `{`. Anything else is certainly
+/// invalid (the core would report it); this is only the cheap part of the
+/// check, for counting invalid frames.
+fn looks_like_command(frame: &[u8]) -> bool {
+    frame
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&b| b == b'{')
+}
+
+/// A token bucket of invalid frames: `per_sec` tokens, refilled at
+/// `per_sec` a second.
+#[derive(Debug)]
+struct InvalidFrameBudget {
+    per_sec: u32,
+    /// Tokens left and when they were counted; `None` until the first
+    /// invalid frame (a full bucket).
+    state: Option<(f64, Instant)>,
+}
+
+impl InvalidFrameBudget {
+    fn new(per_sec: u32) -> Self {
+        Self {
+            per_sec,
+            state: None,
+        }
+    }
+
+    /// Spends a token for one invalid frame; `false` when none is left.
+    fn spend(&mut self, now: Instant) -> bool {
+        if self.per_sec == 0 {
+            return true;
+        }
+        let rate = f64::from(self.per_sec);
+        let tokens = match self.state {
+            None => rate,
+            Some((tokens, since)) => {
+                (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(rate)
+            }
+        };
+        if tokens >= 1.0 {
+            self.state = Some((tokens - 1.0, now));
+            true
+        } else {
+            self.state = Some((tokens, now));
+            false
+        }
+    }
+}
+
+/// What to do when the idle watch's deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdleStep {
+    /// Halfway: probe with a WebSocket ping.
+    Ping,
+    /// Nothing received for the whole timeout: close.
+    Close,
+}
+
+/// The idle timeout of one connection.
+#[derive(Debug)]
+struct IdleWatch {
+    timeout: Duration,
+    last_heard: Instant,
+    pinged: bool,
+}
+
+impl IdleWatch {
+    fn new(timeout: Duration, now: Instant) -> Self {
+        Self {
+            timeout,
+            last_heard: now,
+            pinged: false,
+        }
+    }
+
+    /// When to look again: halfway before the ping, at the end after it.
+    fn deadline(&self) -> Instant {
+        if self.pinged {
+            self.last_heard + self.timeout
+        } else {
+            self.last_heard + self.timeout / 2
+        }
+    }
+
+    /// Something was received.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.pinged = false;
+    }
+
+    /// The deadline passed: what to do, if anything yet.
+    fn step(&mut self, now: Instant) -> Option<IdleStep> {
+        if now >= self.last_heard + self.timeout {
+            Some(IdleStep::Close)
+        } else if !self.pinged && now >= self.last_heard + self.timeout / 2 {
+            self.pinged = true;
+            Some(IdleStep::Ping)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_look_like_objects() {
+        assert!(looks_like_command(br#"{"command":"subscribe"}"#));
+        assert!(looks_like_command(b" \r\n\t{"));
+        assert!(!looks_like_command(b""));
+        assert!(!looks_like_command(b"   "));
+        assert!(!looks_like_command(b"[1]"));
+        assert!(!looks_like_command(b"ping"));
+    }
+
+    #[test]
+    fn invalid_frames_are_bounded_per_second() {
+        let start = Instant::now();
+        let mut budget = InvalidFrameBudget::new(10);
+        assert!((0..10).all(|_| budget.spend(start)));
+        assert!(!budget.spend(start));
+        // A tenth of a second buys one more.
+        assert!(budget.spend(start + Duration::from_millis(100)));
+        assert!(!budget.spend(start + Duration::from_millis(100)));
+        // A long pause refills the bucket, no more.
+        let later = start + Duration::from_secs(60);
+        assert!((0..10).all(|_| budget.spend(later)));
+        assert!(!budget.spend(later));
+        let mut unbounded = InvalidFrameBudget::new(0);
+        assert!((0..1000).all(|_| unbounded.spend(start)));
+    }
+
+    #[test]
+    fn idle_watch_pings_halfway_then_closes() {
+        let start = Instant::now();
+        let timeout = Duration::from_secs(10);
+        let mut watch = IdleWatch::new(timeout, start);
+        assert_eq!(watch.deadline(), start + Duration::from_secs(5));
+        assert_eq!(watch.step(start + Duration::from_secs(1)), None);
+        assert_eq!(
+            watch.step(start + Duration::from_secs(5)),
+            Some(IdleStep::Ping)
+        );
+        assert_eq!(watch.deadline(), start + timeout);
+        assert_eq!(watch.step(start + timeout), Some(IdleStep::Close));
+        // An answer starts over.
+        watch.heard(start + Duration::from_secs(6));
+        assert_eq!(watch.deadline(), start + Duration::from_secs(11));
+        assert_eq!(
+            watch.step(start + Duration::from_secs(11)),
+            Some(IdleStep::Ping)
+        );
     }
 }

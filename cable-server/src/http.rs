@@ -2,23 +2,30 @@
 //! `POST /_broadcast` and the app's control endpoints.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::admission::{ConnectionSlots, Eviction};
 use crate::app::RequestInfo;
-use crate::conn::{run_connection, ConnTiming};
+use crate::conn::{run_connection, ConnPolicy};
 use crate::core::{CoreInput, OpenReply, OpenRequest};
 use crate::redis_bridge::Publisher;
+use crate::refusal_log::{Refusal, RefusalLog};
 
 /// Largest body accepted on `POST /_broadcast` and control endpoints.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -31,7 +38,55 @@ pub(crate) struct Shared {
     pub(crate) broadcast_key: Option<String>,
     pub(crate) publisher: Option<Publisher>,
     pub(crate) ws_config: WebSocketConfig,
-    pub(crate) timing: ConnTiming,
+    pub(crate) policy: ConnPolicy,
+    /// The open WebSocket connections, against `--max-connections`.
+    pub(crate) slots: Arc<ConnectionSlots>,
+    /// Where refusals are counted, for rate-limited logging.
+    pub(crate) refusals: Arc<RefusalLog>,
+    /// Largest broadcast payload accepted ([`max_broadcast_payload`]).
+    pub(crate) max_broadcast_payload: usize,
+    /// How long a request may take to head (a request body, here; hyper
+    /// times the head).
+    pub(crate) handshake_timeout: Option<Duration>,
+}
+
+/// Serves one accepted connection's HTTP phase: its requests, until it
+/// closes or upgrades to a WebSocket (whose task then runs on its own). The
+/// phase ends early when a request head takes longer than
+/// `handshake_timeout` (hyper's header read timeout, which also bounds the
+/// wait for the next request on a kept-alive connection), or when
+/// `eviction` fires to make room for a newer connection.
+pub(crate) async fn serve_http_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut eviction: Eviction,
+    handshake_timeout: Option<Duration>,
+) {
+    let refusals = Arc::clone(&shared.refusals);
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        // The peer's address, for the app's `RequestInfo::remote_addr`.
+        request.extensions_mut().insert(peer);
+        handle(request, Arc::clone(&shared))
+    });
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(handshake_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::select! {
+        served = served => {
+            if let Err(error) = served {
+                if error.is_timeout() {
+                    refusals.record(Refusal::HandshakeTimeout);
+                }
+                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+            }
+        }
+        Ok(()) = &mut eviction => {
+            tracing::debug!(%peer, "HTTP connection evicted by a newer one");
+        }
+    }
 }
 
 type HttpResult = Result<Response<Full<Bytes>>, Infallible>;
@@ -47,6 +102,16 @@ fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<
 
 fn not_found() -> Response<Full<Bytes>> {
     respond(404, "text/plain", "Page not found")
+}
+
+/// 503, and the connection closes after it (a refused client keeps no
+/// file descriptor).
+fn unavailable_closing() -> Response<Full<Bytes>> {
+    let mut response = respond(503, "text/plain", "Service Unavailable");
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Routes one request.
@@ -98,6 +163,11 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
         );
         return response;
     }
+    // Past --max-connections: refused before the core hears of it.
+    let Some(slot) = shared.slots.try_take() else {
+        shared.refusals.record(Refusal::ConnectionLimit);
+        return unavailable_closing();
+    };
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -155,13 +225,16 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
     let on_upgrade = hyper::upgrade::on(&mut request);
     let core = shared.core.clone();
     let config = shared.ws_config;
-    let timing = shared.timing;
+    let policy = shared.policy;
+    let refusals = Arc::clone(&shared.refusals);
     tokio::spawn(async move {
+        // The connection's place is held until it is gone.
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                run_connection(ws, connection, outbound, core, timing).await;
+                run_connection(ws, connection, outbound, core, policy, refusals).await;
             }
             Err(error) => {
                 tracing::debug!(%connection, %error, "upgrade failed");
@@ -183,11 +256,46 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
     response
 }
 
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
-    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+/// The request's body, at most [`MAX_BODY`] bytes (else 413), received
+/// within the handshake deadline (else 408, and the connection closes).
+async fn read_body(
+    request: Request<Incoming>,
+    shared: &Shared,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let collect = Limited::new(request.into_body(), MAX_BODY).collect();
+    let collected = match shared.handshake_timeout {
+        Some(deadline) => match tokio::time::timeout(deadline, collect).await {
+            Ok(collected) => collected,
+            Err(_) => {
+                shared.refusals.record(Refusal::HandshakeTimeout);
+                let mut response = respond(408, "text/plain", "Request Timeout");
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return Err(response);
+            }
+        },
+        None => collect.await,
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(_) => Err(respond(413, "text/plain", "Payload Too Large")),
     }
+}
+
+/// The largest broadcast payload whose frame fits in one connection's
+/// queue (`max_queued_bytes`) whatever the subscription's identifier: a
+/// broadcast's frame is `{"identifier":<identifier as a JSON string>,
+/// "message":<payload>}`, 26 bytes plus the identifier's literal, whose
+/// escapes (`\u003c` for `<`, as Rails writes it) take at most 6 bytes per
+/// byte of an identifier of at most `max_identifier_bytes`, plus its quotes.
+/// A bigger payload would close every subscriber as `too_slow`.
+pub(crate) fn max_broadcast_payload(limits: &cable_proto::server::Limits) -> usize {
+    let envelope = limits
+        .max_identifier_bytes
+        .saturating_mul(6)
+        .saturating_add(26 + 2);
+    limits.max_queued_bytes.saturating_sub(envelope)
 }
 
 /// One broadcast of `POST /_broadcast`.
@@ -245,7 +353,7 @@ async fn broadcast(request: Request<Incoming>, shared: &Shared) -> Response<Full
             return respond(401, "text/plain", "Unauthorized");
         }
     }
-    let body = match read_body(request).await {
+    let body = match read_body(request, shared).await {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -253,6 +361,24 @@ async fn broadcast(request: Request<Incoming>, shared: &Shared) -> Response<Full
         Ok(b) => b,
         Err(why) => return respond(422, "text/plain", why),
     };
+    // Refused whole, before any of it is delivered or published.
+    if let Some((stream, payload)) = broadcasts
+        .iter()
+        .find(|(_, payload)| payload.len() > shared.max_broadcast_payload)
+    {
+        shared.refusals.record(Refusal::BroadcastTooLarge);
+        tracing::debug!(stream, bytes = payload.len(), "broadcast too large");
+        return respond(
+            413,
+            "text/plain",
+            format!(
+                "a broadcast of {} bytes does not fit in a connection's queue \
+                 (at most {} bytes of payload; see --max-queued-bytes)",
+                payload.len(),
+                shared.max_broadcast_payload
+            ),
+        );
+    }
     for (stream, payload) in broadcasts {
         match &shared.publisher {
             Some(publisher) => {
@@ -282,7 +408,7 @@ async fn control(request: Request<Incoming>, shared: &Shared) -> Response<Full<B
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
-    let body = match read_body(request).await {
+    let body = match read_body(request, shared).await {
         Ok(body) => body,
         Err(response) => return response,
     };

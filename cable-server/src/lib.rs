@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod admission;
 pub mod app;
 mod conn;
 mod core;
@@ -47,16 +48,14 @@ mod http;
 pub mod options;
 pub mod redis_bridge;
 mod reference;
+mod refusal_log;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cable_proto::server::{Config, DecisionTimeouts};
+use cable_proto::server::{Config, DecisionTimeouts, Limits};
 use cable_proto::OriginPattern;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -65,12 +64,14 @@ pub use app::{
     AnswerError, AppContext, CableApp, ControlRequest, CoreHandle, HttpResponse, PubSubApp,
     RequestInfo, SyncApp,
 };
-pub use options::{AppKind, Options};
+pub use options::{AppKind, ConnectionCap, Options};
 
-use crate::conn::ConnTiming;
+use crate::admission::{AdmissionLimits, ConnectionSlots, PendingHandshakes};
+use crate::conn::ConnPolicy;
 use crate::core::{Core, CoreInput};
 use crate::http::Shared;
 use crate::redis_bridge::{ChannelNames, Publisher};
+use crate::refusal_log::{Refusal, RefusalLog};
 
 /// How many inputs may wait for the core before senders wait.
 const CORE_QUEUE: usize = 8192;
@@ -121,25 +122,27 @@ fn random_seed() -> u64 {
         .finish()
 }
 
-/// The WebSocket layer's buffers, sized for many connections: a 1 KiB read
-/// buffer (Action Cable's client frames are small; the buffer grows for a
-/// larger one; 1 KiB instead of 4 KiB took an idle connection from 8.7 KB
-/// to 6.3 KB of resident memory), a small write buffer (the writer
-/// coalesces frames itself), a frame size limit, and a write buffer bound a
-/// little above the core's queue bound.
-pub fn websocket_config(options: &Options) -> WebSocketConfig {
-    let hard_limit = options.hard_message_limit();
+/// The WebSocket layer's settings for the core's `limits`, sized for many
+/// connections: a 1 KiB read buffer (Action Cable's client frames are
+/// small; the buffer grows for a larger one; 1 KiB instead of 4 KiB took an
+/// idle connection from 8.7 KB to 6.3 KB of resident memory), a small write
+/// buffer (the writer coalesces frames itself), a write buffer bound a
+/// little above the core's queue bound, and the core's
+/// [`Limits::max_frame_bytes`] as the limit on a frame and on a message: a
+/// bigger one is refused from its header, before its payload is read, and
+/// the host closes the connection with 1009.
+pub fn websocket_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(
-            options
+            limits
                 .max_queued_bytes
-                .saturating_add(hard_limit)
+                .saturating_add(limits.max_frame_bytes)
                 .saturating_add(64 * 1024),
         )
-        .max_message_size(Some(hard_limit))
-        .max_frame_size(Some(hard_limit))
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
 }
 
 /// Runs the server on `listener` until `shutdown` completes; then every
@@ -163,6 +166,7 @@ pub async fn serve_app(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let config = build_config(&options, app.as_ref());
+    let limits = config.limits.clone();
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
 
     let mut publisher = None;
@@ -198,19 +202,28 @@ pub async fn serve_app(
     };
     let core = tokio::spawn(Core::new(config, app, upstream, handle).run(core_rx));
 
+    let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
+    let refusals = RefusalLog::new();
+    refusals.spawn_reporter(Duration::from_secs(1));
     let shared = Arc::new(Shared {
         core: core_tx.clone(),
         mount_path: options.path.clone(),
         health_path: options.health_path.clone(),
         broadcast_key: options.broadcast_key.clone(),
         publisher,
-        ws_config: websocket_config(&options),
-        timing: ConnTiming {
-            write_timeout: options.write_timeout(),
-            close_grace: options.close_grace(),
-        },
+        ws_config: websocket_config(&limits),
+        policy: ConnPolicy::from_options(&options),
+        slots: ConnectionSlots::new(admission.max_connections),
+        refusals: Arc::clone(&refusals),
+        max_broadcast_payload: http::max_broadcast_payload(&limits),
+        handshake_timeout: options.handshake_timeout(),
     });
 
+    admission.log(options.handshake_timeout_ms);
+    // Connections in their HTTP phase, oldest first: at the cap, the oldest
+    // makes room for the newest, so stalled clients cannot lock others out.
+    let mut pending = PendingHandshakes::new(admission.max_pending);
+    let handshake_timeout = options.handshake_timeout();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -219,27 +232,29 @@ pub async fn serve_app(
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        // Out of file descriptors, say: wait a little.
-                        tracing::warn!(%error, "accept failed");
+                        refusals.record(Refusal::AcceptFailed);
+                        tracing::debug!(%error, "accept failed");
+                        // Out of file descriptors: free one for the next
+                        // client, and wait a little.
+                        if admission::is_out_of_files(&error) && pending.evict_oldest() {
+                            refusals.record(Refusal::PendingEvicted);
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
+                let (eviction, evicted) = pending.admit();
+                if evicted {
+                    refusals.record(Refusal::PendingEvicted);
+                }
                 let _ = stream.set_nodelay(true);
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request.extensions_mut().insert(peer);
-                        http::handle(request, Arc::clone(&shared))
-                    });
-                    let served = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
-                    if let Err(error) = served {
-                        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
-                    }
-                });
+                tokio::spawn(http::serve_http_connection(
+                    stream,
+                    peer,
+                    Arc::clone(&shared),
+                    eviction,
+                    handshake_timeout,
+                ));
             }
         }
     }

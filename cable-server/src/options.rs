@@ -35,6 +35,9 @@ use clap::{Parser, ValueEnum};
 /// Other endpoints: GET /health answers 200; SIGINT or SIGTERM sends every
 /// client {"type":"disconnect","reason":"server_restart","reconnect":true},
 /// closes, and exits 0.
+// The doc comment is the `--help` text, verbatim: `<stream>` there is a
+// placeholder, not HTML.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Clone, Parser)]
 #[command(name = "cable-server", version, verbatim_doc_comment)]
 pub struct Options {
@@ -89,16 +92,55 @@ pub struct Options {
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub ping_interval_ms: u64,
 
-    /// Largest client frame handled, in bytes; bigger frames are ignored (as
-    /// AnyCable's max_message_size). Frames over 16 times this (at least
-    /// 1 MiB) close the connection.
+    /// Largest client message, in bytes (as AnyCable's max_message_size).
+    /// A bigger one is refused while it is read, from its header: the
+    /// connection is closed with code 1009 (message too big).
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     pub max_frame_bytes: usize,
 
     /// Bytes queued for one connection and not yet written before it is
-    /// disconnected as too slow (`{"reason":"too_slow"}`).
+    /// disconnected as too slow (`{"reason":"too_slow"}`). POST /_broadcast
+    /// refuses (413) a broadcast whose frame could not fit in it.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     pub max_queued_bytes: usize,
+
+    /// How long a client may take to send a complete request head (the
+    /// WebSocket upgrade request, or any HTTP request; counted from the
+    /// connection's start or from the previous response) and a request
+    /// body. Past it, the connection is closed. 0: no deadline.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub handshake_timeout_ms: u64,
+
+    /// Most connections still in their HTTP phase (not yet upgraded to a
+    /// WebSocket, or plain HTTP requests). Past it, the oldest of them is
+    /// closed to make room for the new one, so that slow or stalled clients
+    /// cannot lock out others. Lowered to a quarter of the open-files limit
+    /// (`ulimit -n`, less 64) when that is smaller.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_pending_handshakes: usize,
+
+    /// Most WebSocket connections at once; an upgrade request past it gets a
+    /// 503. `auto`: the open-files limit (`ulimit -n`) less 64 and less the
+    /// pending-handshake cap, so the server never runs out of file
+    /// descriptors (no cap where that limit is unknown or unlimited);
+    /// `unlimited`: no cap.
+    #[arg(long, default_value_t = ConnectionCap::Auto, value_name = "N|auto|unlimited")]
+    pub max_connections: ConnectionCap,
+
+    /// Invalid frames a connection may send per second, in bursts of as
+    /// many: binary frames and text frames that are empty or not a JSON
+    /// object (Action Cable commands are JSON objects). Past it, the
+    /// connection is closed with code 1008 (policy violation). 0: no bound.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_invalid_frames_per_sec: u32,
+
+    /// Close a WebSocket connection from which no frame at all (command,
+    /// WebSocket ping or pong, close) was received for this long. Halfway
+    /// there the server sends a WebSocket ping, which browsers and other
+    /// WebSocket clients answer on their own, so only clients that stopped
+    /// reading or vanished are closed. 0 (default): no idle timeout.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub idle_timeout_ms: u64,
 
     /// How long one batch of writes to a client may take before the
     /// connection is dropped.
@@ -165,10 +207,75 @@ impl Options {
         Duration::from_millis(self.shutdown_timeout_ms)
     }
 
-    /// The WebSocket layer's hard limit on a message: frames between
-    /// `max_frame_bytes` and this are read and ignored by the core, bigger
-    /// ones close the connection.
-    pub fn hard_message_limit(&self) -> usize {
-        self.max_frame_bytes.saturating_mul(16).max(1024 * 1024)
+    /// The handshake deadline (`None`: no deadline).
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        (self.handshake_timeout_ms > 0).then(|| Duration::from_millis(self.handshake_timeout_ms))
+    }
+
+    /// The idle timeout (`None`: no idle timeout).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_ms > 0).then(|| Duration::from_millis(self.idle_timeout_ms))
+    }
+}
+
+/// The value of `--max-connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionCap {
+    /// Derived from the open-files limit.
+    Auto,
+    /// No cap.
+    Unlimited,
+    /// At most this many (at least 1).
+    At(usize),
+}
+
+/// A `--max-connections` value that is neither a positive number, `auto`
+/// nor `unlimited`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a positive number, `auto` or `unlimited`, got {0:?}")]
+pub struct ConnectionCapError(String);
+
+impl std::str::FromStr for ConnectionCap {
+    type Err = ConnectionCapError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "unlimited" => Ok(Self::Unlimited),
+            _ => match text.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Self::At(n)),
+                _ => Err(ConnectionCapError(text.to_owned())),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Unlimited => f.write_str("unlimited"),
+            Self::At(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_caps_parse() {
+        assert_eq!("auto".parse(), Ok(ConnectionCap::Auto));
+        assert_eq!("unlimited".parse(), Ok(ConnectionCap::Unlimited));
+        assert_eq!("7".parse(), Ok(ConnectionCap::At(7)));
+        assert!("0".parse::<ConnectionCap>().is_err());
+        assert!("many".parse::<ConnectionCap>().is_err());
+        let options = Options::parse_from(["cable-server", "--max-connections", "3"]);
+        assert_eq!(options.max_connections, ConnectionCap::At(3));
+        assert_eq!(
+            Options::with_listen("127.0.0.1:0".parse().unwrap()).max_connections,
+            ConnectionCap::Auto
+        );
     }
 }

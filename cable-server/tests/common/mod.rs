@@ -34,7 +34,53 @@ impl CableServer {
     /// Starts the binary on 127.0.0.1 (a free port unless `args` says
     /// otherwise) and waits for its "listening" line.
     pub fn start(args: &[&str]) -> CableServer {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cable-server"));
+        Self::spawn(args, false).0
+    }
+
+    /// [`start`](Self::start), with the server's log lines (stderr) sent to
+    /// the returned channel instead of the test's stderr.
+    pub fn start_logging(args: &[&str]) -> (CableServer, std::sync::mpsc::Receiver<String>) {
+        let (server, log) = Self::spawn(args, true);
+        (server, log.expect("stderr captured"))
+    }
+
+    /// [`start_logging`](Self::start_logging) under an open-files limit
+    /// (`ulimit -n`) of `open_files` (lower than the test's own).
+    pub fn start_logging_with_open_files(
+        open_files: u32,
+        args: &[&str],
+    ) -> (CableServer, std::sync::mpsc::Receiver<String>) {
+        let (server, log) = Self::spawn_with(args, true, Some(open_files));
+        (server, log.expect("stderr captured"))
+    }
+
+    fn spawn(
+        args: &[&str],
+        capture_stderr: bool,
+    ) -> (CableServer, Option<std::sync::mpsc::Receiver<String>>) {
+        Self::spawn_with(args, capture_stderr, None)
+    }
+
+    fn spawn_with(
+        args: &[&str],
+        capture_stderr: bool,
+        open_files: Option<u32>,
+    ) -> (CableServer, Option<std::sync::mpsc::Receiver<String>>) {
+        let binary = env!("CARGO_BIN_EXE_cable-server");
+        let mut command = match open_files {
+            // The shell lowers its limit, then becomes the server.
+            Some(limit) => {
+                let mut command = Command::new("sh");
+                command.args([
+                    "-c",
+                    r#"ulimit -n "$0" && exec "$@""#,
+                    &limit.to_string(),
+                    binary,
+                ]);
+                command
+            }
+            None => Command::new(binary),
+        };
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
@@ -43,11 +89,26 @@ impl CableServer {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         if !args.contains(&"--log") {
             command.args(["--log", "warn"]);
         }
         let mut child = command.spawn().expect("start cable-server");
+        let log = child.stderr.take().map(|stderr| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -65,7 +126,7 @@ impl CableServer {
             .strip_prefix("cable-server listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         let addr = url.split('/').next().unwrap().parse().expect("address");
-        CableServer { child, addr }
+        (CableServer { child, addr }, log)
     }
 
     /// Sends SIGTERM.
