@@ -344,14 +344,21 @@ impl Server {
         }
         match expires_at {
             Some(at) => {
-                conn.extra_mut().expires_at = Some(at);
-                self.set_timer(
-                    at,
-                    TimerKey::Expiry {
-                        conn: connection.index,
-                        generation: connection.generation,
-                    },
-                );
+                let extra = conn.extra_mut();
+                // An unchanged expiry keeps its timer: refreshing a
+                // credential to the same instant must not add one each time
+                // (duplicates are all live, so compaction keeps them).
+                let unchanged = extra.expires_at == Some(at);
+                extra.expires_at = Some(at);
+                if !unchanged {
+                    self.set_timer(
+                        at,
+                        TimerKey::Expiry {
+                            conn: connection.index,
+                            generation: connection.generation,
+                        },
+                    );
+                }
             }
             None => {
                 if let Some(extra) = conn.extra.as_mut() {
