@@ -580,7 +580,10 @@ impl Host {
             let conn = self.conn(conn);
             conn.state = State::Open;
             conn.blocked = Blocked::No;
-            conn.expiry = expiry;
+            // An accept without an expiry keeps one set while pending.
+            if expiry.is_some() {
+                conn.expiry = expiry;
+            }
         }
     }
 
