@@ -250,6 +250,7 @@ struct Host {
     sent_now: Option<(ConnectionId, u32)>,
     ready_now: Option<String>,
     unsubscribed_now: Option<SubscriptionId>,
+    closed_now: Option<ConnectionId>,
     pushed: usize,
     bound_before: usize,
 }
@@ -345,6 +346,7 @@ impl Host {
             sent_now: None,
             ready_now: None,
             unsubscribed_now: None,
+            closed_now: None,
             pushed: 0,
             bound_before: 0,
         }
@@ -434,7 +436,8 @@ impl Host {
         }
     }
 
-    fn step(&mut self, input: &mut Input<'_>) {
+    /// Forgets what the previous step expected.
+    fn begin_step(&mut self) {
         self.timeout_at = None;
         self.pinged = false;
         self.completed.clear();
@@ -443,8 +446,13 @@ impl Host {
         self.sent_now = None;
         self.ready_now = None;
         self.unsubscribed_now = None;
+        self.closed_now = None;
         self.pushed = 0;
         self.bound_before = 2 * self.server.connection_count() + self.server.stream_count();
+    }
+
+    fn step(&mut self, input: &mut Input<'_>) {
+        self.begin_step();
         match input.byte() % 24 {
             0 | 1 => self.open(input.below(3) == 0, input.byte()),
             2 | 3 => {
@@ -922,6 +930,7 @@ impl Host {
             return;
         };
         let now = self.now();
+        self.closed_now = Some(id);
         self.server
             .handle_close(id, now)
             .expect("handle_close on a known connection");
@@ -1120,6 +1129,7 @@ impl Host {
                     ..
                 } => {
                     let unsubscribed_now = self.unsubscribed_now;
+                    let closed_now = self.closed_now;
                     let conn = self.conn(connection);
                     let ident = conn
                         .subs
@@ -1129,8 +1139,11 @@ impl Host {
                         .unwrap_or_else(|| panic!("Unsubscribed {subscription}, not live"));
                     conn.subs.remove(&ident);
                     match cause {
-                        UnsubscribeCause::Disconnected | UnsubscribeCause::ConnectionClosed => {
+                        UnsubscribeCause::Disconnected => {
                             assert_eq!(conn.state, State::Closing, "{cause:?} while not closing")
+                        }
+                        UnsubscribeCause::ConnectionClosed => {
+                            assert_eq!(closed_now, Some(connection), "{cause:?} without the close")
                         }
                         UnsubscribeCause::Application => {
                             assert_eq!(unsubscribed_now, Some(subscription))
@@ -1516,13 +1529,7 @@ impl Host {
 
     fn finish(mut self) {
         while !self.conns.is_empty() {
-            self.bound_before = 2 * self.server.connection_count() + self.server.stream_count();
-            self.pushed = 0;
-            self.timeout_at = None;
-            self.pinged = false;
-            self.completed.clear();
-            self.rejects.clear();
-            self.refused.clear();
+            self.begin_step();
             self.close(0);
             self.settle();
             self.check();
