@@ -823,12 +823,14 @@ impl Host {
         let Some(at) = model.expiry.filter(|_| model.state != State::Closing) else {
             return;
         };
-        if at <= self.clock {
+        // At the core's clock, with nothing due: the calls fire nothing.
+        if !self.nothing_due() {
             return;
         }
+        let now = self.clock;
         for _ in 0..times {
             let bound = 2 * self.server.connection_count() + self.server.stream_count();
-            let now = self.now();
+            self.begin_call(now);
             self.server
                 .set_expiry(id, Some(at), now)
                 .expect("refreshing the expiry of a connection that has one");
@@ -844,6 +846,21 @@ impl Host {
             );
         }
         self.strict_call = self.calls;
+    }
+
+    /// Whether every deadline of the model is after the core's clock.
+    fn nothing_due(&self) -> bool {
+        let clock = self.clock;
+        let conns = self.conns.iter().filter(|c| c.state != State::Closing);
+        conns.clone().all(|c| c.expiry.is_none_or(|e| e > clock))
+            && conns.clone().all(|c| match &c.blocked {
+                Blocked::Decision { deadline, .. } => deadline.is_none_or(|d| d > clock),
+                _ => true,
+            })
+            && self
+                .streams
+                .values()
+                .all(|s| s.ready || s.deadline.is_none_or(|d| d > clock))
     }
 
     fn stream_ready(&mut self, stream: usize) {
