@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::core::{CoreInput, Outbound};
+use crate::flow::{InboundFlow, Sent};
 use crate::options::Options;
 use crate::refusal_log::{Refusal, RefusalLog};
 
@@ -106,17 +107,31 @@ enum ReadEnd {
     Host(HostClose),
 }
 
+/// How a connection talks to the core task.
+pub(crate) struct ConnChannels {
+    /// The core's frames for this connection.
+    pub(crate) outbound: mpsc::UnboundedReceiver<Outbound>,
+    /// The core's inputs.
+    pub(crate) core: mpsc::Sender<CoreInput>,
+    /// The inbound window the core settles.
+    pub(crate) flow: Arc<InboundFlow>,
+}
+
 /// Serves one upgraded connection until it is gone, then tells the core.
 pub(crate) async fn run_connection<S>(
     ws: WebSocketStream<S>,
     connection: ConnectionId,
-    outbound: mpsc::UnboundedReceiver<Outbound>,
-    core: mpsc::Sender<CoreInput>,
+    channels: ConnChannels,
     policy: ConnPolicy,
     refusals: Arc<RefusalLog>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let ConnChannels {
+        outbound,
+        core,
+        flow,
+    } = channels;
     let (sink, mut stream) = ws.split();
     let (control, controls) = mpsc::channel(4);
     let mut writer = tokio::spawn(write_loop(
@@ -128,6 +143,7 @@ pub(crate) async fn run_connection<S>(
         policy,
     ));
     let reader = async {
+        let mut sent = Sent::default();
         let mut invalid = InvalidFrameBudget::new(policy.invalid_frames_per_sec);
         let mut idle = policy
             .idle_timeout
@@ -182,6 +198,14 @@ pub(crate) async fn run_connection<S>(
                     return ReadEnd::Gone;
                 }
             };
+            // Backpressure: while the core holds this connection's frames
+            // for a pending decision, read no more than its hold takes.
+            let len = match &input {
+                CoreInput::Text { frame, .. } | CoreInput::Binary { frame, .. } => frame.len(),
+                _ => 0,
+            } as u64;
+            flow.admit(sent, len).await;
+            sent.add(len);
             if core.send(input).await.is_err() {
                 return ReadEnd::Gone;
             }

@@ -3,6 +3,7 @@
 //! through one channel of [`CoreInput`]s; it answers with frames on each
 //! connection's outbound channel. No locks on the hot path.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::app::{
     AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo,
 };
+use crate::flow::{InboundFlow, Sent};
 
 /// How many queued inputs the core handles in a row before it looks at its
 /// timers again.
@@ -51,6 +53,8 @@ pub(crate) enum OpenReply {
         connection: ConnectionId,
         subprotocol: Option<String>,
         outbound: mpsc::UnboundedReceiver<Outbound>,
+        /// The reader's window, settled by the core.
+        flow: Arc<InboundFlow>,
     },
     /// The server is shutting down.
     Unavailable,
@@ -113,6 +117,11 @@ pub(crate) enum Upstream {
 struct Slot {
     connection: ConnectionId,
     outbound: mpsc::UnboundedSender<Outbound>,
+    /// The reader's window: what the core received, and whether some of it
+    /// may be held.
+    flow: Arc<InboundFlow>,
+    received: Sent,
+    in_holding: bool,
 }
 
 /// The state of the core task.
@@ -127,6 +136,9 @@ pub(crate) struct Core {
     shutdown_deadline: Option<Instant>,
     /// Given to the app, to answer decisions from other tasks.
     handle: CoreHandle,
+    /// Connections whose last frames may be held for a pending decision:
+    /// their readers' windows are settled after every drain.
+    holding: Vec<ConnectionId>,
 }
 
 impl Core {
@@ -152,6 +164,7 @@ impl Core {
             last_text: None,
             shutdown_deadline: None,
             handle,
+            holding: Vec::new(),
         }
     }
 
@@ -220,11 +233,13 @@ impl Core {
                 }
             }
             CoreInput::Text { connection, frame } => {
+                self.received(connection, frame.len());
                 if let Err(error) = self.server.handle_text(connection, &frame, now) {
                     tracing::trace!(%connection, %error, "text frame for a stale connection");
                 }
             }
             CoreInput::Binary { connection, frame } => {
+                self.received(connection, frame.len());
                 let _ = self.server.handle_binary(connection, &frame, now);
             }
             CoreInput::Written { connection, bytes } => {
@@ -315,6 +330,7 @@ impl Core {
         };
         let connection = incoming.connection;
         let (outbound, receiver) = mpsc::unbounded_channel();
+        let flow = Arc::new(InboundFlow::new(&self.server.config().limits));
         let index = connection.index() as usize;
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -322,6 +338,9 @@ impl Core {
         self.slots[index] = Some(Slot {
             connection,
             outbound,
+            flow: Arc::clone(&flow),
+            received: Sent::default(),
+            in_holding: false,
         });
         let mut cx = AppContext {
             server: &mut self.server,
@@ -333,6 +352,7 @@ impl Core {
             connection,
             subprotocol: incoming.subprotocol,
             outbound: receiver,
+            flow,
         }
     }
 
@@ -342,13 +362,55 @@ impl Core {
         }
         if let Some(slot) = self.slots.get_mut(connection.index() as usize) {
             if slot.as_ref().is_some_and(|s| s.connection == connection) {
-                *slot = None;
+                if let Some(slot) = slot.take() {
+                    slot.flow.release();
+                }
+            }
+        }
+    }
+
+    /// A frame of `len` bytes from `connection` is about to reach the core.
+    fn received(&mut self, connection: ConnectionId, len: usize) {
+        let Some(Some(slot)) = self.slots.get_mut(connection.index() as usize) else {
+            return;
+        };
+        if slot.connection != connection {
+            return;
+        }
+        slot.received.add(len as u64);
+        if !slot.in_holding {
+            slot.in_holding = true;
+            self.holding.push(connection);
+        }
+    }
+
+    /// Tells the readers of connections that sent frames lately how much of
+    /// it the core is done with (handled, not held for a decision).
+    fn settle_flows(&mut self) {
+        let holding = std::mem::take(&mut self.holding);
+        for connection in holding {
+            let Some(Some(slot)) = self.slots.get_mut(connection.index() as usize) else {
+                continue;
+            };
+            if slot.connection != connection {
+                continue;
+            }
+            let held_frames = self.server.held_frames(connection) as u64;
+            let held_bytes = self.server.held_bytes(connection) as u64;
+            slot.flow.settle(
+                slot.received.frames.saturating_sub(held_frames),
+                slot.received.bytes.saturating_sub(held_bytes),
+            );
+            if held_frames > 0 {
+                self.holding.push(connection);
+            } else {
+                slot.in_holding = false;
             }
         }
     }
 
     /// Drains events (to the app) and frames (to the writers) until both
-    /// queues are empty.
+    /// queues are empty, then settles the readers' windows.
     fn drain(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
@@ -371,6 +433,7 @@ impl Core {
             }
         }
         self.last_text = None;
+        self.settle_flows();
     }
 
     fn observe(&mut self, event: &Event) {

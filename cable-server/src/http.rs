@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::{ConnectionSlots, Eviction};
 use crate::app::RequestInfo;
-use crate::conn::{run_connection, ConnPolicy};
+use crate::conn::{run_connection, ConnChannels, ConnPolicy};
 use crate::core::{CoreInput, OpenReply, OpenRequest};
 use crate::redis_bridge::Publisher;
 use crate::refusal_log::{Refusal, RefusalLog};
@@ -211,12 +211,13 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
     {
         return respond(503, "text/plain", "Service Unavailable");
     }
-    let (connection, subprotocol, outbound) = match answer.await {
+    let (connection, subprotocol, outbound, flow) = match answer.await {
         Ok(OpenReply::Accepted {
             connection,
             subprotocol,
             outbound,
-        }) => (connection, subprotocol, outbound),
+            flow,
+        }) => (connection, subprotocol, outbound, flow),
         Ok(OpenReply::Refused { status, body }) => return respond(status, "text/plain", body),
         Ok(OpenReply::Unavailable) | Err(_) => {
             return respond(503, "text/plain", "Service Unavailable")
@@ -234,7 +235,12 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                run_connection(ws, connection, outbound, core, policy, refusals).await;
+                let channels = ConnChannels {
+                    outbound,
+                    core,
+                    flow,
+                };
+                run_connection(ws, connection, channels, policy, refusals).await;
             }
             Err(error) => {
                 tracing::debug!(%connection, %error, "upgrade failed");

@@ -14,7 +14,9 @@
 //!   mount path (`/cable`; anything else there is a 404, as in Rails), the
 //!   health check, `POST /_broadcast`, and the app's control endpoints.
 //! - Per connection, a **reader** forwards frames to the core (waiting when
-//!   the core is busy, which slows a flooding client down) and a **writer**
+//!   the core is busy, which slows a flooding client down, and while the
+//!   core holds the connection's frames for a pending decision once its
+//!   hold would be full: backpressure, not a disconnect) and a **writer**
 //!   coalesces the core's frames (many writes, one flush) and reports the
 //!   bytes written, against which the core bounds each connection's queue
 //!   ([`cable_proto::server::Limits::max_queued_bytes`]): past it, the client gets
@@ -27,6 +29,17 @@
 //!   Rails' adapter, a subscription that starts a stream is confirmed once
 //!   Redis has answered the `SUBSCRIBE` (at most 3 s later), so a broadcast
 //!   published after the client saw the confirmation reaches it.
+//!
+//! - Defences against hostile peers, each a setting: a deadline on the
+//!   upgrade request, a cap on connections still in their HTTP phase (the
+//!   oldest goes first), a cap on connections (503), frames over the core's
+//!   limit refused from their header (close 1009), a rate of invalid frames
+//!   (close 1008), an optional idle timeout, oversized `/_broadcast`
+//!   payloads refused with 413; refusals are logged once a second with a
+//!   count.
+//! - Apps decide at once ([`SyncApp`]) or later from their own tasks
+//!   ([`CableApp`] with a [`CoreHandle`]); every decision has a deadline
+//!   (`--decision-timeout-ms`).
 //!
 //! ## Embedding
 //!
@@ -44,6 +57,7 @@ mod admission;
 pub mod app;
 mod conn;
 mod core;
+mod flow;
 mod http;
 pub mod options;
 pub mod redis_bridge;

@@ -1,7 +1,9 @@
 //! An app that answers later, from other tasks, through the `CoreHandle`:
 //! connections welcomed after a (simulated) remote check, performs whose
-//! outcome comes later while the connection's next command waits, and the
-//! deadlines of `--decision-timeout-ms` when the app is too slow.
+//! outcome comes later while the connection's next command waits, the
+//! deadlines of `--decision-timeout-ms` when the app is too slow, and a
+//! burst of commands far larger than the core's hold, slowed down by
+//! backpressure rather than disconnected.
 
 mod common;
 
@@ -13,8 +15,10 @@ use cable_proto::server::{
 use cable_proto::{Identity, JsonText, UsageError};
 use cable_server::{AnswerError, AppContext, CableApp, Options, RequestInfo};
 use common::{connect, next_frame, send, Ws};
+use futures_util::SinkExt;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
 
 const DEADLINE_MS: u64 = 300;
 
@@ -58,10 +62,16 @@ impl CableApp for LaterApp {
     fn handle_event(&mut self, cx: &mut AppContext<'_>, event: Event) {
         match event {
             Event::SubscriptionRequested { pending, .. } => {
-                let accept = SubscriptionAccept::new().stream("room");
-                cx.server
-                    .accept_subscription(pending, accept, cx.now)
-                    .expect("accepted at once");
+                // Authorized by a (simulated) database query.
+                let handle = cx.handle();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let accept = SubscriptionAccept::new().stream("room");
+                    handle
+                        .accept_subscription(pending, accept)
+                        .await
+                        .expect("answered in time");
+                });
             }
             Event::Perform(perform) => {
                 let data = perform.data_value();
@@ -193,4 +203,29 @@ async fn decisions_answered_later_keep_order_and_deadlines() {
         Err(AnswerError::Refused(UsageError::DecisionExpired))
     );
     common::assert_silent(&mut alice, Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_burst_of_200_subscribes_in_one_write_gets_200_answers() {
+    let (addr, _late) = start().await;
+    let mut bob = client(addr, "bob").await;
+    assert_eq!(next_frame(&mut bob).await, Some(json!({"type": "welcome"})));
+    // 200 subscribes, one TCP write: far more than the 64 frames the core
+    // holds while each subscription waits for the app.
+    let identifiers: Vec<String> = (0..200)
+        .map(|n| json!({ "channel": "Room", "n": n }).to_string())
+        .collect();
+    for identifier in &identifiers {
+        let command = json!({ "command": "subscribe", "identifier": identifier });
+        bob.feed(Message::text(command.to_string())).await.unwrap();
+    }
+    bob.flush().await.unwrap();
+    for identifier in &identifiers {
+        assert_eq!(
+            next_frame(&mut bob).await,
+            Some(json!({"identifier": identifier, "type": "confirm_subscription"})),
+            "confirmations in order, nobody disconnected"
+        );
+    }
+    common::assert_silent(&mut bob, Duration::from_millis(200)).await;
 }

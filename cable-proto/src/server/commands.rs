@@ -97,10 +97,16 @@ impl Server {
         Ok(())
     }
 
-    /// Whether frames of `connection` are being held for a pending decision
-    /// (a host may stop reading the socket meanwhile), and how many.
+    /// How many frames of `connection` are held for a pending decision (a
+    /// host may stop reading the socket meanwhile, as cable-server does).
     pub fn held_frames(&self, connection: ConnectionId) -> usize {
         self.conn(connection).map_or(0, |c| c.held_len().0)
+    }
+
+    /// How many bytes of `connection`'s frames are held for a pending
+    /// decision.
+    pub fn held_bytes(&self, connection: ConnectionId) -> usize {
+        self.conn(connection).map_or(0, |c| c.held_len().1)
     }
 
     pub(super) fn fail(&mut self, index: u32, error: CommandError) {
