@@ -237,6 +237,8 @@ struct Host {
     streams: BTreeMap<String, StreamModel>,
     performs: u64,
     broadcasts: u64,
+    /// Print every step (`CABLE_FUZZ_TRACE` set, outside libFuzzer).
+    trace: bool,
     /// Calls made so far (the number of the latest).
     calls: u64,
     /// The latest call that ends with every due deadline fired.
@@ -336,6 +338,7 @@ impl Host {
             streams: BTreeMap::new(),
             performs: 0,
             broadcasts: 0,
+            trace: cfg!(not(fuzzing)) && std::env::var_os("CABLE_FUZZ_TRACE").is_some(),
             calls: 0,
             strict_call: 0,
             timeout_at: None,
@@ -453,7 +456,15 @@ impl Host {
 
     fn step(&mut self, input: &mut Input<'_>) {
         self.begin_step();
-        match input.byte() % 24 {
+        let code = input.byte() % 24;
+        if self.trace {
+            eprintln!(
+                "-- op {code} (call {}, clock +{:?})",
+                self.calls + 1,
+                self.clock - self.start
+            );
+        }
+        match code {
             0 | 1 => self.open(input.below(3) == 0, input.byte()),
             2 | 3 => {
                 let which = input.below(256);
@@ -1013,6 +1024,14 @@ impl Host {
     fn settle(&mut self) {
         let seen = self.wire.drain(&mut self.server);
         let events: Vec<Event> = std::iter::from_fn(|| self.server.poll_event()).collect();
+        if self.trace {
+            for item in &seen {
+                eprintln!("   frame {item:?}");
+            }
+            for event in &events {
+                eprintln!("   event {event:?}");
+            }
+        }
 
         // Confirmations first: the commands held behind them were handled
         // in the same call.
@@ -1032,6 +1051,8 @@ impl Host {
         }
 
         let mut expired: BTreeSet<ConnectionId> = BTreeSet::new();
+        // Streams stopped in this call once ready.
+        let mut stopped_ready: BTreeSet<String> = BTreeSet::new();
         let mut closed: BTreeSet<ConnectionId> = BTreeSet::new();
         for event in events {
             match event {
@@ -1189,10 +1210,12 @@ impl Host {
                     assert!(previous.is_none(), "stream {name} started twice");
                 }
                 Event::StreamStopped(name) => {
-                    assert!(
-                        self.streams.remove(name.as_str()).is_some(),
-                        "stream {name} stopped, not started"
-                    );
+                    let model = self.streams.remove(name.as_str());
+                    let model =
+                        model.unwrap_or_else(|| panic!("stream {name} stopped, not started"));
+                    if model.ready {
+                        stopped_ready.insert(name.as_str().to_owned());
+                    }
                 }
                 Event::UpstreamTimedOut(name) => {
                     let clock = self.clock;
@@ -1400,7 +1423,8 @@ impl Host {
         for (c, streams) in confirmed {
             for name in streams {
                 assert!(
-                    self.streams.get(&name).is_some_and(|s| s.ready),
+                    self.streams.get(&name).is_some_and(|s| s.ready)
+                        || stopped_ready.contains(&name),
                     "{c} confirmed before its stream {name} was ready"
                 );
             }
