@@ -389,6 +389,7 @@ impl Server {
             return;
         };
         let (conn, ident, live) = (sub.conn, sub.ident, sub.live);
+        let confirmation_waited = sub.waiting > 0;
         if let (true, Some(cause)) = (live, cause) {
             let identifier = self.identifier_of(ident).clone();
             self.events.push_back(Event::Unsubscribed {
@@ -416,6 +417,16 @@ impl Server {
                     self.ident_index.remove(entry.identifier.as_str());
                 }
             }
+        }
+        // Its connection's commands waited for its confirmation: with the
+        // subscription gone (the application unsubscribed it), they go on.
+        if confirmation_waited
+            && self
+                .conns
+                .get(conn)
+                .is_some_and(|c| c.state == ConnState::Open)
+        {
+            self.resume(conn);
         }
     }
 }
