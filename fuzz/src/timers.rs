@@ -205,12 +205,17 @@ struct StreamModel {
     step: u64,
 }
 
-/// What the answer to a decision came back with.
+/// A call on something the model had live, refused: the call itself must
+/// have ended it before its own work (it fires what is due first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
-    /// `UsageError::DecisionExpired`: the expiry must come in this call.
-    Expired(ConnectionId),
-    /// `StaleDecision` or `ConnectionNotOpen`: the connection must close
+    /// An answer to decision `seq` of the connection refused as expired:
+    /// the decision expired in this call, and it is the last to.
+    Expired(ConnectionId, u32),
+    /// An answer refused as stale: the connection closed in this call, or
+    /// the decision expired in it and a later one of the connection too.
+    Stale(ConnectionId, u32),
+    /// `ConnectionNotOpen` or `UnknownSubscription`: the connection closed
     /// in this call.
     Closed(ConnectionId),
 }
@@ -430,11 +435,11 @@ impl Host {
                 true
             }
             Err(UsageError::DecisionExpired) => {
-                self.refused.push(Refused::Expired(conn));
+                self.refused.push(Refused::Expired(conn, seq));
                 false
             }
             Err(UsageError::StaleDecision) => {
-                self.refused.push(Refused::Closed(conn));
+                self.refused.push(Refused::Stale(conn, seq));
                 false
             }
             Err(other) => panic!("answer to an outstanding decision refused: {other}"),
@@ -1044,7 +1049,7 @@ impl Host {
             }
         }
 
-        let mut expired: BTreeSet<ConnectionId> = BTreeSet::new();
+        let mut expired: BTreeSet<(ConnectionId, u32)> = BTreeSet::new();
         // Streams stopped in this call once ready.
         let mut stopped_ready: BTreeSet<String> = BTreeSet::new();
         let mut closed: BTreeSet<ConnectionId> = BTreeSet::new();
@@ -1274,7 +1279,7 @@ impl Host {
                         let token = self.tokens.remove(at);
                         self.late.push(token);
                     }
-                    expired.insert(connection);
+                    expired.insert((connection, seq));
                 }
                 Event::CommandFailed { connection, error } => {
                     let sent_now = self.sent_now;
@@ -1416,15 +1421,19 @@ impl Host {
             }
         }
         for refused in self.refused.clone() {
+            let last_expired = |c| self.known(c).map_or(0, |m| m.last_expired);
             match refused {
-                Refused::Expired(c) => assert!(
-                    expired.contains(&c),
-                    "an answer refused as expired without the expiry of {c}'s decision"
+                Refused::Expired(c, seq) => assert!(
+                    expired.contains(&(c, seq)) && last_expired(c) == seq,
+                    "an answer refused as expired without the expiry of decision {seq} of {c}"
                 ),
-                Refused::Closed(c) => assert!(
-                    closed.contains(&c),
-                    "an answer refused as stale while {c} stayed"
+                Refused::Stale(c, seq) => assert!(
+                    closed.contains(&c) || expired.contains(&(c, seq)) && last_expired(c) != seq,
+                    "an answer refused as stale while decision {seq} of {c} was pending"
                 ),
+                Refused::Closed(c) => {
+                    assert!(closed.contains(&c), "a call refused as if {c} had closed")
+                }
             }
         }
         // A confirmation that waited for streams came once they were ready.
