@@ -1212,7 +1212,10 @@ impl Host {
                     let model = self.streams.remove(name.as_str());
                     let model =
                         model.unwrap_or_else(|| panic!("stream {name} stopped, not started"));
-                    if model.ready {
+                    // (`stream_ready` of this call comes after the events
+                    // of the deadlines it fired, before those of the
+                    // commands it let go on.)
+                    if model.ready || self.ready_now.as_deref() == Some(name.as_str()) {
                         stopped_ready.insert(name.as_str().to_owned());
                     }
                 }
