@@ -4,7 +4,7 @@
 Seeds come from the transcript corpus (cable-fixtures/transcripts and
 scenarios), the protocol notes and seeds of ../shared, and hand-written
 operation sequences for the structured targets (their byte layout mirrors
-the decoders in fuzz/src/{server_ops,hub,reference_app}.rs).
+the decoders in fuzz/src/{server_ops,hub,timers,reference_app}.rs).
 
 Run from anywhere: python3 fuzz/seeds/make-seeds.py. Then minimise with
 `cargo fuzz cmin <target>` (see fuzz/README.md).
@@ -105,6 +105,19 @@ write("server_ops", ops(SMALL,
     [ACCEPT_SUB, 0, 1, 6, 1, 0], [BROADCAST, 6, 1, 1, 5], [BINARY, 1, 7], [AT_DEADLINE],
     [AT_DEADLINE], [RESTART_ETC, 1, 0, 1]))
 
+# server_ops: performs answered (a perform's outcome: a flags byte, then its
+# parts, see Outcome::read in fuzz/src/harness.rs), vetoed or left pending,
+# and joins with envelopes.
+COMPLETE, VETO, JOIN_LEAVE = 32, 34, 35
+OUTCOME = [76, 0, 1, 0, 0, 0, 1, 1]        # start s0 raw, transmit, broadcast except sender
+OUTCOME_STOP_BYE = [3, 1, 0]               # stop all, stop s1, then a disconnect
+write("server_ops", ops(DEFAULT,
+    *chat[:6], message(0, 0, 0), [COMPLETE, 0, *OUTCOME], [JOIN_LEAVE, 1, 0, 0, 1],
+    [JOIN_LEAVE, 0, 0, 0, 0], message(1, 0, 0), subscribe(1, 4), message(1, 0, 1), [VETO, 0],
+    [ACCEPT_SUB, 0, 1, 3, 0, 0], [BROADCAST, 0, 2, 1, 0], [BROADCAST, 0, 1, 1, 5],
+    message(0, 0, 0), [COMPLETE, 0, *OUTCOME_STOP_BYE, 0, 1, 1], [JOIN_LEAVE, 1, 0, 2, 0],
+    [BROADCAST, 0, 2, 1, 0], message(1, 0, 0), [CLOSE, 1], [STALE, 0, 0], [USE_STALE, 0, 8]))
+
 # hub: one byte of queue bound, then operations.
 H_CONNECT, H_SUB, H_UNSUB_CMD, H_ACCEPT, H_REJECT, H_STREAM_FROM, H_STOP, H_STOP_ALL = 0, 2, 5, 6, 8, 9, 10, 11
 H_UNSUB, H_BROADCAST, H_SEND_ID, H_CLOSE, H_WRITTEN, H_TRANSMIT = 12, 13, 16, 17, 18, 19
@@ -124,7 +137,50 @@ fan = [
     [H_BROADCAST, 0, 2, 1, 0],
 ]
 write("hub", hub(2, *fan))
+H_MESSAGE, H_COMPLETE, H_VETO, H_JOIN_LEAVE = 20, 21, 23, 24
+write("hub", hub(2, *fan[:11], [H_JOIN_LEAVE, 0, 0, 0, 0], [H_JOIN_LEAVE, 1, 0, 0, 1],
+    [H_JOIN_LEAVE, 2, 0, 0, 2], [H_MESSAGE, 0, 0, 0], [H_COMPLETE, 0, *OUTCOME],
+    [H_BROADCAST, 0, 2, 1, 0], [H_BROADCAST, 0, 1, 1, 7], [H_MESSAGE, 1, 0, 1], [H_VETO, 0],
+    [H_MESSAGE, 1, 0, 0], [H_COMPLETE, 0, 0x80 | 64, 0, 0, 0, 0, 5, 1, 1], [H_JOIN_LEAVE, 0, 0, 2, 1, 1],
+    [H_BROADCAST, 0, 0, 1, 1, 6], [H_CLOSE, 0, 0], [H_BROADCAST, 0, 2, 1, 0]))
 write("hub", hub(0, *fan, [H_WRITTEN, 0, 0xff, 0xff, 1], *fan))
+
+# timers: config (flags: 1 confirm_when_streams_ready, 2 hold overflow ignored;
+# connect, subscribe, perform, upstream timeouts as indices of TIMEOUTS
+# [none, 0, 1 ms, 50 ms, 3 s, u64::MAX s]; ping [1 ms, 250 ms, 3 s, 1 h];
+# held frames [1, 4, 64]), then operations (fuzz/src/timers.rs).
+T_OPEN, T_ACCEPT, T_REJECT, T_SEND, T_ANSWER_SUB, T_ANSWER_PERFORM, T_LATE = 0, 2, 4, 5, 8, 10, 12
+T_EXPIRY, T_REFRESH, T_READY, T_BROADCAST, T_ADVANCE, T_TIMEOUT, T_CLOSE, T_MISC = 13, 14, 15, 16, 17, 19, 21, 22
+def timers(config, *seq):
+    out = bytearray(config)
+    for op in seq:
+        out += bytes(op)
+    return bytes(out)
+t_session = [
+    [T_OPEN, 1, 0], [T_OPEN, 0, 7],                      # Action Cable, custom 7
+    [T_SEND, 1, 0, 0], [T_SEND, 0, 0, 0], [T_SEND, 0, 4, 0],  # held before the accept
+    [T_ADVANCE, 1, 1],                                   # 1 ms
+    [T_ACCEPT, 0, 0, 3, 1], [T_ACCEPT, 0, 0, 4, 1],      # expiries in 3 s and 1 h
+    [T_ANSWER_SUB, 0, 0x0c], [T_SEND, 0, 4, 0],          # accept with s0, s1; perform
+    [T_MISC, 2, 1, 0], [T_READY, 0], [T_TIMEOUT, 0], [T_READY, 1],
+    [T_ANSWER_PERFORM, 0, 0x10], [T_SEND, 0, 5, 0], [T_ANSWER_PERFORM, 0, 2],
+    [T_SEND, 0, 6, 0], [T_ADVANCE, 3, 0], [T_TIMEOUT, 0], [T_LATE, 0, 0],
+    [T_EXPIRY, 0, 2], [T_REFRESH, 0, 100], [T_BROADCAST, 0, 0], [T_BROADCAST, 1, 1],
+    [T_ADVANCE, 4, 1], [T_TIMEOUT, 1], [T_ADVANCE, 4, 0], [T_TIMEOUT, 0],
+    [T_SEND, 0, 0, 1], [T_MISC, 1, 0, 0], [T_MISC, 3, 0x10, 0], [T_SEND, 0, 0, 2],
+    [T_ANSWER_SUB, 0, 3], [T_TIMEOUT, 3, 0xff, 0], [T_MISC, 0, 1], [T_CLOSE, 0],
+    [T_ADVANCE, 5], [T_TIMEOUT, 0], [T_ADVANCE, 6], [T_TIMEOUT, 2], [T_CLOSE, 0],
+]
+write("timers", timers([1, 4, 3, 2, 3, 2, 2], *t_session))
+write("timers", timers([3, 1, 1, 1, 1, 0, 0], *t_session))   # zero timeouts, 1 ms pings
+write("timers", timers([0, 0, 0, 0, 0, 3, 1], *t_session))   # no deadlines
+write("timers", timers([1, 5, 5, 5, 5, 1, 2], *t_session))   # "never" deadlines
+write("timers", timers([1, 2, 2, 2, 1, 0, 0],
+    [T_OPEN, 1, 0], [T_OPEN, 1, 0], [T_ADVANCE, 1, 5], [T_TIMEOUT, 0], [T_LATE, 0, 0],
+    [T_OPEN, 1, 0], [T_ACCEPT, 0, 0, 6, 0], [T_OPEN, 0, 1], [T_EXPIRY, 0, 0],
+    [T_ACCEPT, 0, 1, 0], [T_SEND, 1, 0, 0], [T_ANSWER_SUB, 0, 0x3c], [T_SEND, 1, 4, 0],
+    [T_SEND, 1, 4, 0], [T_SEND, 1, 3, 0], [T_ADVANCE, 3, 0], [T_TIMEOUT, 0],
+    [T_ADVANCE, 3, 0], [T_TIMEOUT, 0], [T_ANSWER_PERFORM, 0, 0], [T_LATE, 0, 1]))
 
 # reference_app: operations.
 R_CONNECT, R_FRAME, R_BINARY, R_CLOSE, R_ADVANCE, R_TIMEOUT, R_CONTROL = 0, 2, 7, 8, 9, 10, 11
