@@ -10,9 +10,13 @@
 #   FUZZ_JOBS       libFuzzer -fork=N: keep going after a crash and report
 #                   all of them (default: stop at the first crash)
 #
-# New inputs go to fuzz/target/corpus/<target>/ (the committed corpus in
-# fuzz/corpus/<target>/ is read, never written); crashes to
-# fuzz/artifacts/<target>/; logs to fuzz/target/logs/<target>.log.
+# The committed corpus fuzz/corpus/<target>/ is copied into the scratch
+# corpus fuzz/target/corpus/<target>/ (ignored by git), and libFuzzer is
+# given the scratch folder only: new inputs can land nowhere else. The run
+# fails if the committed corpus changed anyway. Crashes go to
+# fuzz/artifacts/<target>/, logs to fuzz/target/logs/<target>.log. To keep
+# what a run found, minimise it into the committed corpus by hand (see
+# fuzz/README.md, "Keeping the corpus small").
 set -uo pipefail
 
 seconds=${1:-60}
@@ -37,12 +41,23 @@ fi
 
 cargo fuzz build --sanitizer "$sanitizer" || exit 1
 
+# What the committed corpus holds: names and checksums.
+corpus_state() {
+    if [ -d fuzz/corpus ]; then
+        (cd fuzz/corpus && find . -type f -exec cksum {} + | LC_ALL=C sort -k 3)
+    fi
+}
+corpus_before=$(corpus_state)
+
 mkdir -p fuzz/target/logs
 failed=()
 summary=()
 for target in "${targets[@]}"; do
     scratch=fuzz/target/corpus/$target
-    mkdir -p "$scratch" "fuzz/corpus/$target"
+    mkdir -p "$scratch"
+    if [ -d "fuzz/corpus/$target" ]; then
+        cp -R "fuzz/corpus/$target/." "$scratch/"
+    fi
     args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048)
     if [ -f "fuzz/dicts/$target.dict" ]; then
         args+=(-dict="fuzz/dicts/$target.dict")
@@ -52,7 +67,9 @@ for target in "${targets[@]}"; do
     fi
     log=fuzz/target/logs/$target.log
     echo "== $target: ${seconds}s" >&2
-    cargo fuzz run "$target" --sanitizer "$sanitizer" "$scratch" "fuzz/corpus/$target" -- "${args[@]}" >"$log" 2>&1
+    # The scratch folder only: libFuzzer writes new inputs to its first
+    # corpus folder (and may rewrite what it reduces there).
+    cargo fuzz run "$target" --sanitizer "$sanitizer" "$scratch" -- "${args[@]}" >"$log" 2>&1
     status=$?
     crashes=$(grep -cE '^(==[0-9]+== ERROR|.*deadly signal|.*panicked at|SUMMARY: libFuzzer)' "$log" || true)
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
@@ -70,7 +87,15 @@ for target in "${targets[@]}"; do
 done
 
 printf '%s\n' "${summary[@]}"
+corpus_written=0
+if [ "$(corpus_state)" != "$corpus_before" ]; then
+    echo "the committed corpus fuzz/corpus/ changed during the run (it must only be read):" >&2
+    diff <(printf '%s\n' "$corpus_before") <(corpus_state) | head -n 20 >&2
+    corpus_written=1
+fi
 if [ ${#failed[@]} -ne 0 ]; then
     echo "fuzzing found failures in: ${failed[*]} (inputs in fuzz/artifacts/; see fuzz/README.md)" >&2
+fi
+if [ ${#failed[@]} -ne 0 ] || [ "$corpus_written" -ne 0 ]; then
     exit 1
 fi
