@@ -324,7 +324,68 @@ fn identities(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commands, fan_out, ping_tick, identities);
+/// Closing connections that hold many subscriptions (a mass disconnect):
+/// 100 connections × 256 subscriptions on shared streams, every one ended
+/// with its events, beside a bare `HashMap` removal of as many keys.
+fn mass_close(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mass_close");
+    group.sample_size(10);
+    const CONNS: usize = 100;
+    const SUBS: usize = 256;
+    group.throughput(Throughput::Elements((CONNS * SUBS) as u64));
+    let keys: Vec<String> = (0..CONNS * SUBS)
+        .map(|i| format!("c{}:s{}", i / SUBS, i % SUBS))
+        .collect();
+    group.bench_function(
+        BenchmarkId::new("baseline_hashmap_remove", CONNS * SUBS),
+        |b| {
+            b.iter_batched(
+                || {
+                    keys.iter()
+                        .enumerate()
+                        .map(|(i, k)| (k.clone(), i as u32))
+                        .collect::<std::collections::HashMap<String, u32>>()
+                },
+                |mut map| {
+                    for key in &keys {
+                        black_box(map.remove(key.as_str()));
+                    }
+                    map
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.bench_function(BenchmarkId::new("core_close", CONNS * SUBS), |b| {
+        b.iter_batched(
+            || {
+                let (mut server, now) = server();
+                let conns: Vec<ConnectionId> = (0..CONNS)
+                    .map(|i| {
+                        let conn = connect(&mut server, now, &format!("user{i}"));
+                        for s in 0..SUBS {
+                            let identifier = format!(r#"{{"channel":"RoomChannel","room":{s}}}"#);
+                            subscribe(&mut server, now, conn, &identifier, &format!("room_{s}"));
+                        }
+                        conn
+                    })
+                    .collect();
+                (server, now, conns)
+            },
+            |(mut server, now, conns)| {
+                for conn in conns {
+                    server.handle_close(conn, now).unwrap();
+                }
+                while server.poll_event().is_some() {}
+                server
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commands, fan_out, ping_tick, identities, mass_close);
 criterion_main!(benches, comp);
 
 fn components(c: &mut Criterion) {
