@@ -41,8 +41,6 @@ pub(crate) struct ConnPolicy {
     pub(crate) close_grace: Duration,
     /// Close a connection from which nothing was received for this long.
     pub(crate) idle_timeout: Option<Duration>,
-    /// Invalid frames allowed per second, in bursts of as many (0: any).
-    pub(crate) invalid_frames_per_sec: u32,
 }
 
 impl ConnPolicy {
@@ -52,7 +50,6 @@ impl ConnPolicy {
             write_timeout: options.write_timeout(),
             close_grace: options.close_grace(),
             idle_timeout: options.idle_timeout(),
-            invalid_frames_per_sec: options.max_invalid_frames_per_sec,
         }
     }
 }
@@ -62,8 +59,6 @@ impl ConnPolicy {
 enum HostClose {
     /// A message over the frame limit.
     TooBig,
-    /// Invalid frames past their rate.
-    InvalidFrames,
     /// Nothing received within the idle timeout.
     Idle,
 }
@@ -72,7 +67,6 @@ impl HostClose {
     fn frame(self) -> CloseFrame {
         let (code, reason) = match self {
             HostClose::TooBig => (CloseCode::Size, "message too big"),
-            HostClose::InvalidFrames => (CloseCode::Policy, "too many invalid frames"),
             HostClose::Idle => (CloseCode::Away, "idle timeout"),
         };
         CloseFrame {
@@ -84,7 +78,6 @@ impl HostClose {
     fn refusal(self) -> Refusal {
         match self {
             HostClose::TooBig => Refusal::FrameTooLarge,
-            HostClose::InvalidFrames => Refusal::InvalidFrames,
             HostClose::Idle => Refusal::IdleTimeout,
         }
     }
@@ -144,7 +137,6 @@ pub(crate) async fn run_connection<S>(
     ));
     let reader = async {
         let mut sent = Sent::default();
-        let mut invalid = InvalidFrameBudget::new(policy.invalid_frames_per_sec);
         let mut idle = policy
             .idle_timeout
             .map(|t| IdleWatch::new(t, Instant::now()));
@@ -173,21 +165,11 @@ pub(crate) async fn run_connection<S>(
                 return ReadEnd::Gone;
             };
             let input = match message {
-                Ok(Message::Text(text)) => {
-                    if !looks_like_command(text.as_bytes()) && !invalid.spend(Instant::now()) {
-                        return ReadEnd::Host(HostClose::InvalidFrames);
-                    }
-                    CoreInput::Text {
-                        connection,
-                        frame: text.into(),
-                    }
-                }
-                Ok(Message::Binary(frame)) => {
-                    if !invalid.spend(Instant::now()) {
-                        return ReadEnd::Host(HostClose::InvalidFrames);
-                    }
-                    CoreInput::Binary { connection, frame }
-                }
+                Ok(Message::Text(text)) => CoreInput::Text {
+                    connection,
+                    frame: text.into(),
+                },
+                Ok(Message::Binary(frame)) => CoreInput::Binary { connection, frame },
                 Ok(_) => continue,
                 Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
                     tracing::debug!(%connection, size, max_size, "message too big: closing with 1009");
@@ -332,57 +314,6 @@ async fn write_loop<W>(
     }
 }
 
-/// Whether a text frame can be an Action Cable command: a JSON object, so
-/// its first byte past JSON whitespace is `{`. Anything else is certainly
-/// invalid (the core would report it); this is only the cheap part of the
-/// check, for counting invalid frames.
-fn looks_like_command(frame: &[u8]) -> bool {
-    frame
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .is_some_and(|&b| b == b'{')
-}
-
-/// A token bucket of invalid frames: `per_sec` tokens, refilled at
-/// `per_sec` a second.
-#[derive(Debug)]
-struct InvalidFrameBudget {
-    per_sec: u32,
-    /// Tokens left and when they were counted; `None` until the first
-    /// invalid frame (a full bucket).
-    state: Option<(f64, Instant)>,
-}
-
-impl InvalidFrameBudget {
-    fn new(per_sec: u32) -> Self {
-        Self {
-            per_sec,
-            state: None,
-        }
-    }
-
-    /// Spends a token for one invalid frame; `false` when none is left.
-    fn spend(&mut self, now: Instant) -> bool {
-        if self.per_sec == 0 {
-            return true;
-        }
-        let rate = f64::from(self.per_sec);
-        let tokens = match self.state {
-            None => rate,
-            Some((tokens, since)) => {
-                (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(rate)
-            }
-        };
-        if tokens >= 1.0 {
-            self.state = Some((tokens - 1.0, now));
-            true
-        } else {
-            self.state = Some((tokens, now));
-            false
-        }
-    }
-}
-
 /// What to do when the idle watch's deadline passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdleStep {
@@ -440,33 +371,6 @@ impl IdleWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_look_like_objects() {
-        assert!(looks_like_command(br#"{"command":"subscribe"}"#));
-        assert!(looks_like_command(b" \r\n\t{"));
-        assert!(!looks_like_command(b""));
-        assert!(!looks_like_command(b"   "));
-        assert!(!looks_like_command(b"[1]"));
-        assert!(!looks_like_command(b"ping"));
-    }
-
-    #[test]
-    fn invalid_frames_are_bounded_per_second() {
-        let start = Instant::now();
-        let mut budget = InvalidFrameBudget::new(10);
-        assert!((0..10).all(|_| budget.spend(start)));
-        assert!(!budget.spend(start));
-        // A tenth of a second buys one more.
-        assert!(budget.spend(start + Duration::from_millis(100)));
-        assert!(!budget.spend(start + Duration::from_millis(100)));
-        // A long pause refills the bucket, no more.
-        let later = start + Duration::from_secs(60);
-        assert!((0..10).all(|_| budget.spend(later)));
-        assert!(!budget.spend(later));
-        let mut unbounded = InvalidFrameBudget::new(0);
-        assert!((0..1000).all(|_| unbounded.spend(start)));
-    }
 
     #[test]
     fn idle_watch_pings_halfway_then_closes() {

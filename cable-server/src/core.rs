@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cable_proto::server::{Event, Frame, Server, Transmit};
-use cable_proto::{ConnectionId, HandshakeRequest, StreamName};
+use cable_proto::{CommandError, ConnectionId, DisconnectReason, HandshakeRequest, StreamName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -16,6 +16,8 @@ use crate::app::{
     AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo,
 };
 use crate::flow::{InboundFlow, Sent};
+use crate::invalid_frames::InvalidFrameBudget;
+use crate::refusal_log::{Refusal, RefusalLog};
 
 /// How many queued inputs the core handles in a row before it looks at its
 /// timers again.
@@ -122,6 +124,8 @@ struct Slot {
     flow: Arc<InboundFlow>,
     received: Sent,
     in_holding: bool,
+    /// The bound on the frames the core refuses.
+    invalid: InvalidFrameBudget,
 }
 
 /// The state of the core task.
@@ -139,6 +143,9 @@ pub(crate) struct Core {
     /// Connections whose last frames may be held for a pending decision:
     /// their readers' windows are settled after every drain.
     holding: Vec<ConnectionId>,
+    /// Refused frames allowed per second and connection (0: any).
+    invalid_frames_per_sec: u32,
+    refusals: Arc<RefusalLog>,
 }
 
 impl Core {
@@ -147,6 +154,8 @@ impl Core {
         app: Box<dyn CableApp>,
         upstream: Option<mpsc::UnboundedSender<Upstream>>,
         handle: CoreHandle,
+        invalid_frames_per_sec: u32,
+        refusals: Arc<RefusalLog>,
     ) -> Self {
         // With an upstream bridge, confirm as Rails' Redis adapter does: once
         // the stream is subscribed upstream (or after UPSTREAM_WAIT, as the
@@ -165,6 +174,8 @@ impl Core {
             shutdown_deadline: None,
             handle,
             holding: Vec::new(),
+            invalid_frames_per_sec,
+            refusals,
         }
     }
 
@@ -341,6 +352,7 @@ impl Core {
             flow: Arc::clone(&flow),
             received: Sent::default(),
             in_holding: false,
+            invalid: InvalidFrameBudget::new(self.invalid_frames_per_sec),
         });
         let mut cx = AppContext {
             server: &mut self.server,
@@ -420,7 +432,7 @@ impl Core {
             }
             while let Some(event) = self.server.poll_event() {
                 progressed = true;
-                self.observe(&event);
+                self.observe(&event, now);
                 let mut cx = AppContext {
                     server: &mut self.server,
                     now,
@@ -436,7 +448,7 @@ impl Core {
         self.settle_flows();
     }
 
-    fn observe(&mut self, event: &Event) {
+    fn observe(&mut self, event: &Event, now: Instant) {
         match event {
             Event::StreamStarted(stream) => {
                 if let Some(upstream) = &self.upstream {
@@ -459,6 +471,9 @@ impl Core {
             }
             Event::CommandFailed { connection, error } => {
                 tracing::debug!(%connection, %error, "command failed");
+                if !matches!(error, CommandError::Closing) {
+                    self.spend_invalid(*connection, now);
+                }
             }
             Event::Disconnecting {
                 connection,
@@ -469,6 +484,21 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// One more frame the core refused: past the connection's budget, it is
+    /// disconnected (`invalid_request`, no reconnect).
+    fn spend_invalid(&mut self, connection: ConnectionId, now: Instant) {
+        let Some(Some(slot)) = self.slots.get_mut(connection.index() as usize) else {
+            return;
+        };
+        if slot.connection != connection || slot.invalid.spend(now) {
+            return;
+        }
+        self.refusals.record(Refusal::InvalidFrames);
+        let _ = self
+            .server
+            .disconnect(connection, DisconnectReason::InvalidRequest, false, now);
     }
 
     fn send(&mut self, transmit: Transmit) {

@@ -59,6 +59,7 @@ mod conn;
 mod core;
 mod flow;
 mod http;
+mod invalid_frames;
 pub mod options;
 pub mod redis_bridge;
 mod reference;
@@ -214,11 +215,19 @@ pub async fn serve_app(
     let handle = CoreHandle {
         inputs: core_tx.clone(),
     };
-    let core = tokio::spawn(Core::new(config, app, upstream, handle).run(core_rx));
-
-    let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let refusals = RefusalLog::new();
     refusals.spawn_reporter(Duration::from_secs(1));
+    let core = Core::new(
+        config,
+        app,
+        upstream,
+        handle,
+        options.max_invalid_frames_per_sec,
+        Arc::clone(&refusals),
+    );
+    let core = tokio::spawn(core.run(core_rx));
+
+    let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {
         core: core_tx.clone(),
         mount_path: options.path.clone(),

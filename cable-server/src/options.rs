@@ -127,10 +127,12 @@ pub struct Options {
     #[arg(long, default_value_t = ConnectionCap::Auto, value_name = "N|auto|unlimited")]
     pub max_connections: ConnectionCap,
 
-    /// Invalid frames a connection may send per second, in bursts of as
-    /// many: binary frames and text frames that are empty or not a JSON
-    /// object (Action Cable commands are JSON objects). Past it, the
-    /// connection is closed with code 1008 (policy violation). 0: no bound.
+    /// Frames the core refuses that a connection may send per second, in
+    /// bursts of as many: binary frames, frames that are not a JSON object,
+    /// unknown commands, commands for unknown subscriptions, frames over the
+    /// size limit (Rails ignores each of them). Past it, the connection gets
+    /// {"type":"disconnect","reason":"invalid_request","reconnect":false}
+    /// and a close. 0: no bound.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_invalid_frames_per_sec: u32,
 

@@ -21,7 +21,7 @@ pub(crate) enum Refusal {
     HandshakeTimeout,
     /// A WebSocket message over `--max-frame-bytes` (close 1009).
     FrameTooLarge,
-    /// Too many invalid frames (close 1008).
+    /// Too many refused frames (disconnected: `invalid_request`).
     InvalidFrames,
     /// No frame received within the idle timeout.
     IdleTimeout,
@@ -53,7 +53,7 @@ impl Refusal {
             Refusal::AcceptFailed => "accept failed (out of file descriptors? raise ulimit -n or lower --max-connections)",
             Refusal::HandshakeTimeout => "connections closed: request not received within --handshake-timeout-ms",
             Refusal::FrameTooLarge => "connections closed with 1009: message over --max-frame-bytes",
-            Refusal::InvalidFrames => "connections closed with 1008: invalid frames past --max-invalid-frames-per-sec",
+            Refusal::InvalidFrames => "connections disconnected (invalid_request): refused frames past --max-invalid-frames-per-sec",
             Refusal::IdleTimeout => "connections closed: nothing received within --idle-timeout-ms",
             Refusal::BroadcastTooLarge => "broadcasts refused with 413: larger than --max-queued-bytes allows",
         }
