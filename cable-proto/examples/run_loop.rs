@@ -54,9 +54,7 @@ fn main() {
                         .and_then(|r| r.as_str())
                         .unwrap_or("");
                     let accept = SubscriptionAccept::new().stream(format!("chat_{room}"));
-                    server
-                        .accept_subscription(pending, accept, now)
-                        .unwrap();
+                    server.accept_subscription(pending, accept, now).unwrap();
                 }
                 Event::Perform(perform) => {
                     let room = perform

@@ -4,7 +4,6 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
-
 /// A connection, as handed out by [`Server::handle_open`](crate::server::Server::handle_open).
 /// Handles of closed connections are never reused (each slot has a generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,4 +155,3 @@ pub enum StreamMode {
     /// `stream_from(name) { |payload| transmit payload }`).
     RawString,
 }
-

@@ -115,8 +115,7 @@ fn borrows_what_has_no_escapes() {
         panic!("not a confirmation")
     };
     assert!(matches!(identifier, Cow::Owned(_)));
-    let ServerFrame::Welcome(welcome) = parse(br#"{"type":"welcome","sid":"s1","x":[1]}"#)
-    else {
+    let ServerFrame::Welcome(welcome) = parse(br#"{"type":"welcome","sid":"s1","x":[1]}"#) else {
         panic!("not a welcome")
     };
     assert!(matches!(welcome.sid, Some(Cow::Borrowed("s1"))));
@@ -301,7 +300,8 @@ fn unknown_types_are_surfaced() {
             extra: vec![]
         })
     );
-    let frame = br#"{"type":"presence","identifier":"x","message":{"type":"join","id":"1"},"reason":5}"#;
+    let frame =
+        br#"{"type":"presence","identifier":"x","message":{"type":"join","id":"1"},"reason":5}"#;
     let parsed = parse(frame);
     assert_eq!(parsed.identifier(), Some("x"));
     assert_eq!(
@@ -397,8 +397,12 @@ fn required_keys() {
 #[test]
 fn last_duplicate_wins_other_keys_are_all_kept() {
     assert_eq!(
-        parse(br#"{"type":"ping","type":"confirm_subscription","identifier":"a","identifier":"b"}"#),
-        ServerFrame::Confirm { identifier: "b".into() }
+        parse(
+            br#"{"type":"ping","type":"confirm_subscription","identifier":"a","identifier":"b"}"#
+        ),
+        ServerFrame::Confirm {
+            identifier: "b".into()
+        }
     );
     assert_eq!(
         parse(br#"{"identifier":"a","message":1,"message":{"x":2}}"#),
@@ -554,9 +558,7 @@ fn disconnect_reasons_round_trip() {
     // No wildcard: a new variant must be added here, and to `parse`.
     fn known(reason: &DisconnectReason) -> bool {
         match reason {
-            Unauthorized | InvalidRequest | ServerRestart | Remote | TooSlow | TokenExpired => {
-                true
-            }
+            Unauthorized | InvalidRequest | ServerRestart | Remote | TooSlow | TokenExpired => true,
             Other(_) => false,
         }
     }

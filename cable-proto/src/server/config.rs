@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::handshake::OriginPolicy;
 
-
 /// What the core does when a peer goes past a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitAction {

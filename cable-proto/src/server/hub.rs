@@ -15,7 +15,9 @@ use crate::types::{ConnectionId, StreamMode, StreamName};
 use super::envelope::Envelope;
 use super::events::Event;
 use super::outbox::push_counted;
-use super::records::{ConnState, Encoding, EnvelopeEntry, Group, Member, Membership, StreamEntry, NONE};
+use super::records::{
+    ConnState, Encoding, EnvelopeEntry, Group, Member, Membership, StreamEntry, NONE,
+};
 use super::subscriptions::{push_exact, swap_remove_exact};
 use super::timers::TimerKey;
 use super::Server;
@@ -276,11 +278,12 @@ impl Server {
                 Some(s) => &mut s.memberships,
                 None => return,
             },
-            Owner::Connection(conn) => match self.conns.get_mut(conn).and_then(|c| c.extra.as_mut())
-            {
-                Some(e) => &mut e.joins,
-                None => return,
-            },
+            Owner::Connection(conn) => {
+                match self.conns.get_mut(conn).and_then(|c| c.extra.as_mut()) {
+                    Some(e) => &mut e.joins,
+                    None => return,
+                }
+            }
         };
         if let Some(m) = memberships.iter_mut().find(|m| m.group == group) {
             m.pos = pos;
@@ -511,7 +514,9 @@ impl Server {
             let mode = match g.encoding {
                 _ if force_raw => StreamMode::RawString,
                 Encoding::Subscription { mode, .. } => mode,
-                Encoding::Envelope(e) => envelopes.get(e).map_or(StreamMode::Json, |e| e.envelope.mode()),
+                Encoding::Envelope(e) => envelopes
+                    .get(e)
+                    .map_or(StreamMode::Json, |e| e.envelope.mode()),
             };
             let message: &[u8] = match mode {
                 StreamMode::Json => {

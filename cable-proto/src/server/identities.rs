@@ -78,7 +78,10 @@ impl Server {
     /// The connections of an identity, in accept order.
     pub(super) fn connections_of(&self, identity: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        let mut cur = self.identities.get(identity).map_or(NONE, |&(head, _)| head);
+        let mut cur = self
+            .identities
+            .get(identity)
+            .map_or(NONE, |&(head, _)| head);
         while cur != NONE {
             out.push(cur);
             cur = self.conns.get(cur).map_or(NONE, |c| c.next_same_identity);

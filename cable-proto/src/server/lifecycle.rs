@@ -250,7 +250,12 @@ impl Server {
 
     /// Starts closing connection `index`: farewell frames, then its
     /// subscriptions, joins and identity go.
-    pub(super) fn disconnect_index(&mut self, index: u32, reason: DisconnectReason, reconnect: bool) {
+    pub(super) fn disconnect_index(
+        &mut self,
+        index: u32,
+        reason: DisconnectReason,
+        reconnect: bool,
+    ) {
         if !self.begin_close(index, reason, reconnect) {
             return;
         }

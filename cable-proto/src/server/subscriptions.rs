@@ -167,7 +167,11 @@ impl Server {
 
     /// Veto a perform: nothing of it is applied (platformOS' `receive` hook
     /// refusing a message); the connection's waiting commands go on.
-    pub fn veto_perform(&mut self, pending: PendingPerform, now: Instant) -> Result<(), UsageError> {
+    pub fn veto_perform(
+        &mut self,
+        pending: PendingPerform,
+        now: Instant,
+    ) -> Result<(), UsageError> {
         self.advance(now);
         let conn = self.pending_perform(&pending)?;
         self.resume(conn);
@@ -276,11 +280,14 @@ impl Server {
 
     fn pending_perform(&self, pending: &PendingPerform) -> Result<u32, UsageError> {
         let id = pending.connection;
-        let live = self.conns.get_checked(id.index, id.generation).is_some_and(|c| {
-            c.awaiting == Awaiting::Perform
-                && c.decision_seq == pending.seq
-                && c.state == ConnState::Open
-        });
+        let live = self
+            .conns
+            .get_checked(id.index, id.generation)
+            .is_some_and(|c| {
+                c.awaiting == Awaiting::Perform
+                    && c.decision_seq == pending.seq
+                    && c.state == ConnState::Open
+            });
         if live {
             return Ok(id.index);
         }
@@ -324,7 +331,12 @@ impl Server {
         }
     }
 
-    pub(super) fn add_subscription_stream(&mut self, sub: u32, stream: StreamName, mode: StreamMode) {
+    pub(super) fn add_subscription_stream(
+        &mut self,
+        sub: u32,
+        stream: StreamName,
+        mode: StreamMode,
+    ) {
         let Some(entry) = self.subs.get(sub) else {
             return;
         };

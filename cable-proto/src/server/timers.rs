@@ -173,17 +173,14 @@ impl Server {
                 conn,
                 generation,
                 seq,
-            } => self
-                .conns
-                .get_checked(conn, generation)
-                .is_some_and(|c| {
-                    c.awaiting != Awaiting::Nothing
-                        && c.decision_seq == seq
-                        && c.state != ConnState::Closing
-                        && c.extra
-                            .as_ref()
-                            .is_some_and(|e| e.decision_deadline == Some(at))
-                }),
+            } => self.conns.get_checked(conn, generation).is_some_and(|c| {
+                c.awaiting != Awaiting::Nothing
+                    && c.decision_seq == seq
+                    && c.state != ConnState::Closing
+                    && c.extra
+                        .as_ref()
+                        .is_some_and(|e| e.decision_deadline == Some(at))
+            }),
             TimerKey::Expiry { conn, generation } => {
                 self.conns.get_checked(conn, generation).is_some_and(|c| {
                     c.state != ConnState::Closing
