@@ -95,9 +95,7 @@ fn with_pings(base: &str, times_and_values: &[(f64, i64)]) -> Transcript {
             Event {
                 t_ms: at,
                 client: "A".into(),
-                kind: EventKind::In(Payload::Text(format!(
-                    r#"{{"type":"ping","message":{v}}}"#
-                ))),
+                kind: EventKind::In(Payload::Text(format!(r#"{{"type":"ping","message":{v}}}"#))),
             },
         );
     }
@@ -126,8 +124,7 @@ fn pings_by_shape_cadence_and_count() {
     assert!(m.what.contains("first ping"), "{m}");
     // Wrong shape.
     let mut bad = with_pings(PING, &[(100.0, 5), (3100.0, 8), (6100.0, 11)]);
-    bad.events[2].kind =
-        EventKind::In(Payload::Text(r#"{"type":"ping","message":"5"}"#.into()));
+    bad.events[2].kind = EventKind::In(Payload::Text(r#"{"type":"ping","message":"5"}"#.into()));
     let m = compare(&rec, &bad, &Deviations::none()).unwrap_err();
     assert!(m.what.contains("wrong shape"), "{m}");
 }
