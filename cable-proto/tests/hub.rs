@@ -438,6 +438,33 @@ fn a_slow_consumer_alone_is_disconnected() {
 }
 
 #[test]
+fn a_broadcast_larger_than_any_queue_is_refused_and_disconnects_nobody() {
+    let limit = 4096;
+    let mut host = slow_host(limit);
+    let a = host.connect("a");
+    host.subscribe(a, CHAT, &["chat_r1"]);
+    let b = host.connect("b");
+    host.subscribe(b, CHAT, &["chat_r1"]);
+    let huge = format!(r#"{{"text":"{}"}}"#, "x".repeat(limit));
+    let delivery = host.server.broadcast("chat_r1", &huge, host.now);
+    assert_eq!(delivery.recipients, 0);
+    assert_eq!(delivery.encoded, 0);
+    assert_eq!(delivery.skipped_too_large, 2);
+    assert_eq!(host.all_frames(), vec![]);
+    assert!(host.events().is_empty(), "nobody disconnected");
+    // The next broadcast that fits reaches both.
+    let delivery = host.server.broadcast("chat_r1", r#"{"n":1}"#, host.now);
+    assert_eq!(delivery.recipients, 2);
+    assert_eq!(
+        host.all_frames(),
+        vec![
+            (a, Out::Text(data_frame(CHAT, r#"{"n":1}"#))),
+            (b, Out::Text(data_frame(CHAT, r#"{"n":1}"#))),
+        ]
+    );
+}
+
+#[test]
 fn written_reports_free_the_queue() {
     let mut host = slow_host(200);
     let conn = host.connect("alice");

@@ -259,6 +259,9 @@ impl Core {
             CoreInput::Closed { connection } => self.close(connection, now),
             CoreInput::Broadcast { stream, payload } => {
                 let delivery = self.server.broadcast(&stream, &payload, now);
+                if delivery.skipped_too_large > 0 {
+                    self.refusals.record(Refusal::BroadcastDropped);
+                }
                 tracing::debug!(
                     stream,
                     recipients = delivery.recipients,

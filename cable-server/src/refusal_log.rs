@@ -27,10 +27,13 @@ pub(crate) enum Refusal {
     IdleTimeout,
     /// A broadcast too large for a connection's queue (413).
     BroadcastTooLarge,
+    /// A broadcast from Redis or an app too large for its subscribers'
+    /// queues: dropped for them (nobody disconnected).
+    BroadcastDropped,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 8] = [
+    const ALL: [Refusal; 9] = [
         Refusal::ConnectionLimit,
         Refusal::PendingEvicted,
         Refusal::AcceptFailed,
@@ -39,6 +42,7 @@ impl Refusal {
         Refusal::InvalidFrames,
         Refusal::IdleTimeout,
         Refusal::BroadcastTooLarge,
+        Refusal::BroadcastDropped,
     ];
 
     fn index(self) -> usize {
@@ -56,6 +60,7 @@ impl Refusal {
             Refusal::InvalidFrames => "connections disconnected (invalid_request): refused frames past --max-invalid-frames-per-sec",
             Refusal::IdleTimeout => "connections closed: nothing received within --idle-timeout-ms",
             Refusal::BroadcastTooLarge => "broadcasts refused with 413: larger than --max-queued-bytes allows",
+            Refusal::BroadcastDropped => "broadcasts (from Redis or the app) not delivered: a frame larger than --max-queued-bytes",
         }
     }
 

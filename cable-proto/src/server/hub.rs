@@ -41,6 +41,11 @@ pub struct Delivery {
     /// Members skipped because the payload was not JSON and their stream
     /// mode is [`StreamMode::Json`] (Rails logs a decode error).
     pub skipped_invalid_json: usize,
+    /// Members skipped because their frame alone is larger than a
+    /// connection may queue ([`Limits::max_queued_bytes`](super::Limits::max_queued_bytes)):
+    /// no reader is too slow for it, so nobody is disconnected; the
+    /// broadcast is refused for them (a host refuses it at the source).
+    pub skipped_too_large: usize,
 }
 
 impl Server {
@@ -546,6 +551,10 @@ impl Server {
                     e.envelope.encode(message)
                 }
             };
+            if built.len() > limit {
+                delivery.skipped_too_large += g.members.len();
+                continue;
+            }
             let mut bytes = Some(built);
             delivery.encoded += 1;
             let last = g.members.len().saturating_sub(1);
