@@ -28,7 +28,7 @@
 //!
 //! Fields every version of a doc interface has are always encoded; those that real
 //! payloads leave `null` (ids of optional relations, `edited_at`, names of direct
-//! message rooms, the `Record<string, any>` fields) are `Option`/[`Value`] and encode
+//! message rooms, the `Record<string, any>` fields) are `Option`/[`Value`](crate::Value) and encode
 //! `None` as `null`. Fields only one version of an interface has (`ParentMessage`'s
 //! `chat_room_uuid`, `body`, `sent_at`, present on `Chats::RoomChannel` but not on the
 //! threads channel) are omitted when `None`.
