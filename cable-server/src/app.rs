@@ -57,6 +57,7 @@ use cable_proto::{Identity, UsageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreInput;
+use crate::credentials::Credentials;
 
 /// What an app sees of a WebSocket upgrade request.
 #[derive(Debug, Clone, Default)]
@@ -413,10 +414,11 @@ pub const PUBSUB_CHANNEL: &str = "$pubsub";
 /// The default app: public streams in the manner of AnyCable, nothing else.
 ///
 /// - Connections: the token comes from `?token=` or `Authorization: Bearer`.
-///   With no allow-list every connection is welcomed, its identity being the
-///   token or `anonymous`; with an allow-list (`--token`, repeatable) only a
-///   listed token is welcomed and everything else is rejected as
-///   unauthorized.
+///   With no credentials configured every connection is welcomed, its
+///   identity being the token or `anonymous`; with `--token` or
+///   `--jwt-secret` only a valid credential is welcomed (a JWT's `exp` closes
+///   the connection with `token_expired` at that instant) and everything
+///   else is rejected as unauthorized.
 /// - Subscriptions: identifier `{"channel":"$pubsub","stream_name":"<S>"}`
 ///   is confirmed and streams from `<S>`; a `$pubsub` identifier without a
 ///   string `stream_name` is rejected (`reject_subscription`); any other
@@ -426,13 +428,13 @@ pub const PUBSUB_CHANNEL: &str = "$pubsub";
 ///   Rails ignores an unknown action).
 #[derive(Debug, Clone, Default)]
 pub struct PubSubApp {
-    tokens: Vec<String>,
+    credentials: Credentials,
 }
 
 impl PubSubApp {
-    /// The app; `tokens` is the allow-list (empty: any token, or none).
-    pub fn new(tokens: Vec<String>) -> Self {
-        Self { tokens }
+    /// The app, accepting `credentials` (open: any connection).
+    pub fn new(credentials: Credentials) -> Self {
+        Self { credentials }
     }
 }
 
@@ -442,15 +444,19 @@ impl SyncApp for PubSubApp {
     }
 
     fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept> {
-        let token = request.token();
-        if self.tokens.is_empty() {
+        if self.credentials.is_open() {
+            let token = request.token();
             let identity = Identity::new(token.as_deref().unwrap_or("anonymous"));
             return Some(identity.into());
         }
-        let token = token?;
-        self.tokens
-            .contains(&token)
-            .then(|| Identity::new(token).into())
+        let unix_now = crate::credentials::unix_now();
+        match self.credentials.verify(request, unix_now) {
+            Ok(verified) => Some(verified.accept(Instant::now(), unix_now)),
+            Err(error) => {
+                tracing::info!(%error, path = request.path_and_query, "connection refused");
+                None
+            }
+        }
     }
 
     fn handle_event(&mut self, server: &mut Server, event: Event, now: Instant) {
@@ -531,7 +537,7 @@ mod tests {
                 .as_str(),
             "anonymous"
         );
-        let mut closed = PubSubApp::new(vec!["s3cret".into()]);
+        let mut closed = PubSubApp::new(Credentials::new(vec!["s3cret".into()], None).unwrap());
         assert!(closed.authenticate(&request("/cable", None)).is_none());
         assert!(closed
             .authenticate(&request("/cable?token=nope", None))

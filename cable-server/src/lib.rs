@@ -55,8 +55,10 @@
 
 mod admission;
 pub mod app;
+pub mod circle;
 mod conn;
 mod core;
+pub mod credentials;
 mod flow;
 mod http;
 mod invalid_frames;
@@ -79,6 +81,8 @@ pub use app::{
     AnswerError, AppContext, CableApp, ControlRequest, CoreHandle, HttpResponse, PubSubApp,
     RequestInfo, SyncApp,
 };
+pub use circle::{CircleApp, RoomDirectory, RoomsFile, RoomsFileError};
+pub use credentials::{CredentialError, Credentials, EmptySecret, Verified};
 pub use options::{AppKind, ConnectionCap, Options};
 
 use crate::admission::{AdmissionLimits, ConnectionSlots, PendingHandshakes};
@@ -92,11 +96,41 @@ use crate::refusal_log::{Refusal, RefusalLog};
 const CORE_QUEUE: usize = 8192;
 
 /// The app selected by `options`.
-pub fn build_app(options: &Options) -> Box<dyn CableApp> {
-    match options.app {
-        AppKind::Pubsub => Box::new(PubSubApp::new(options.tokens.clone())),
+pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
+    let credentials = credentials_of(options)?;
+    Ok(match options.app {
+        AppKind::Pubsub => Box::new(PubSubApp::new(credentials)),
+        AppKind::Circle => {
+            if credentials.is_open() {
+                return Err(AppError::CircleNeedsCredentials);
+            }
+            let rooms = match &options.circle_rooms {
+                Some(path) => RoomsFile::load(path)?,
+                None => RoomsFile::default(),
+            };
+            Box::new(CircleApp::new(credentials, Box::new(rooms)))
+        }
         AppKind::Reference => reference::app(),
-    }
+    })
+}
+
+/// The credentials `options` accept (`--token`, `--jwt-secret`).
+pub fn credentials_of(options: &Options) -> Result<Credentials, EmptySecret> {
+    Credentials::new(options.tokens.clone(), options.jwt_secret.as_deref())
+}
+
+/// Why the app `options` name cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// `--app circle` without `--jwt-secret` or `--token`.
+    #[error("--app circle needs member tokens: --jwt-secret SECRET (or --token)")]
+    CircleNeedsCredentials,
+    /// `--jwt-secret ""`.
+    #[error("--jwt-secret: {0}")]
+    Secret(#[from] EmptySecret),
+    /// A bad `--circle-rooms` file.
+    #[error("--circle-rooms: {0}")]
+    Rooms(#[from] RoomsFileError),
 }
 
 /// The core configuration for `options` and `app`: the options' limits and
@@ -168,7 +202,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = build_app(&options);
+    let app = build_app(&options)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     serve_app(options, app, listener, shutdown).await
 }
 

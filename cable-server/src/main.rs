@@ -6,10 +6,29 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cable_server::{serve, Options};
+use cable_server::{credentials_of, serve, Options};
 
 fn main() -> ExitCode {
     let options = Options::parse();
+    if let Some(subject) = &options.mint_token {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ttl = std::time::Duration::from_secs(options.token_ttl_secs);
+        let minted = credentials_of(&options)
+            .ok()
+            .and_then(|credentials| credentials.mint(subject, now, ttl));
+        return match minted {
+            Some(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("cable-server: --mint-token needs a non-empty --jwt-secret");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&options.log))
         .unwrap_or_else(|_| EnvFilter::new("info"));

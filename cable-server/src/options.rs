@@ -26,7 +26,14 @@ use clap::{Parser, ValueEnum};
 ///   (identity: the token, or "anonymous"), with --token only the listed
 ///   tokens are.
 ///
-/// * reference: the reference app of cable-fixtures (ChatChannel,
+/// * circle: Circle's real-time system (ChatRoomChannel,
+///   NotificationChannel, Chats::RoomChannel,
+///   Chats::CommunityMemberThreadsChannel): member tokens (--jwt-secret or
+///   --token) whose subject is the community_member_id, a welcome with a
+///   sid, member channels for the token's own member, room channels for
+///   the room's members (--circle-rooms FILE).
+///
+/// * reference: the reference app (cable-refapp: ChatChannel,
 ///   NotificationChannel, ...), with its control endpoints /broadcast,
 ///   /notify, /disconnect, /restart and /stats, so that
 ///   `cable-fixtures replay --url ws://HOST:PORT/cable` runs the transcript
@@ -64,10 +71,34 @@ pub struct Options {
     #[arg(long)]
     pub allow_any_origin: bool,
 
-    /// pubsub app: accept only connections presenting this token
-    /// (repeatable). Without it, every connection is accepted.
+    /// Accept connections presenting this static token (repeatable); the
+    /// identity is the token. pubsub app: without --token or --jwt-secret,
+    /// every connection is accepted.
     #[arg(long = "token", value_name = "TOKEN")]
     pub tokens: Vec<String>,
+
+    /// Accept connections presenting an HS256 JWT signed with this secret
+    /// (`Authorization: Bearer` or ?token=): its `sub` is the identity, its
+    /// `exp` (if any) is honoured at the handshake and closes the live
+    /// connection at that instant with `token_expired`. Wrong secret,
+    /// malformed, expired or missing: `unauthorized`.
+    #[arg(long, env = "CABLE_JWT_SECRET", value_name = "SECRET")]
+    pub jwt_secret: Option<String>,
+
+    /// circle app: room membership, a JSON file
+    /// {"chat_rooms": {"CHAT_ROOM_ID": [COMMUNITY_MEMBER_ID, ...]}}.
+    /// Without it, nobody is a member of any room.
+    #[arg(long, value_name = "FILE")]
+    pub circle_rooms: Option<std::path::PathBuf>,
+
+    /// Print a JWT for subject SUB signed with --jwt-secret, valid for
+    /// --token-ttl-secs, and exit (for trying the server out).
+    #[arg(long, value_name = "SUB", requires = "jwt_secret")]
+    pub mint_token: Option<String>,
+
+    /// With --mint-token: how long the token is valid.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub token_ttl_secs: u64,
 
     /// Require `Authorization: Bearer <KEY>` on POST /_broadcast.
     #[arg(long, env = "CABLE_BROADCAST_KEY", value_name = "KEY")]
@@ -176,6 +207,8 @@ pub struct Options {
 pub enum AppKind {
     /// Public streams (`$pubsub` identifiers), AnyCable style.
     Pubsub,
+    /// Circle's channels, with member tokens and room membership.
+    Circle,
     /// The reference app (`cable-refapp`), with its control endpoints.
     Reference,
 }
