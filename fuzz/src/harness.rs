@@ -16,12 +16,18 @@
 //! - no subscription survives its connection: a closing connection has none,
 //!   every live one ends with `Unsubscribed` before `Closed`, and no event or
 //!   frame names a connection after its `Closed`;
-//! - a broadcast reaches exactly the live subscriptions on its stream (minus
-//!   the excepted connection), once per stream membership, with the payload
-//!   spliced (or as a string), and is encoded once per identifier and mode;
+//! - a broadcast reaches exactly the live subscriptions and joins on its
+//!   stream (minus the excepted connection), once per stream membership,
+//!   with the payload spliced (or as a string, or in the join's envelope),
+//!   and is encoded once per group (identifier and mode, or envelope); a
+//!   group whose frame is larger than a queue may hold gets nothing
+//!   (`Delivery::skipped_too_large`); a completed perform's outcome applies
+//!   as documented, a vetoed one not at all;
+//! - commands wait: no subscription request or perform of a connection
+//!   while another of its decisions is pending;
 //! - `subscription_count`, `connection_count`, `stream_count`,
-//!   `subscriber_count`, `subscriptions`, `streams_of`, `identity`,
-//!   `is_open` and `queued_bytes` agree with the model;
+//!   `subscriber_count`, `subscriptions`, `streams_of`, `joined_streams`,
+//!   `identity`, `is_open` and `queued_bytes` agree with the model;
 //! - queued bytes never exceed the bound;
 //! - `poll_timeout` never goes back in time (time only moves forward) and a
 //!   due timeout pings every open connection once, with the right seconds;
@@ -1317,6 +1323,17 @@ impl Harness {
         force_raw: bool,
     ) -> Broadcasted {
         let valid = serde_json::from_str::<serde::de::IgnoredAny>(payload).is_ok();
+        // A group's frame larger than a queue may hold is refused for all
+        // its members (`Delivery::skipped_too_large`).
+        let limit = self.limits.max_queued_bytes;
+        let message_len = |raw: bool| {
+            if raw {
+                rails_string(payload).len()
+            } else {
+                payload.len()
+            }
+        };
+        let mut too_large = 0;
         let mut groups: BTreeSet<(String, bool)> = BTreeSet::new();
         let mut skipped = 0;
         let mut frames: HashMap<ConnectionId, Vec<(String, Value, Option<String>)>> =
@@ -1329,6 +1346,13 @@ impl Harness {
                 let raw = force_raw || *mode == StreamMode::RawString;
                 if !raw && !valid {
                     skipped += 1;
+                    continue;
+                }
+                let len = r#"{"identifier":,"message":}"#.len()
+                    + rails_string(&sub.identifier).len()
+                    + message_len(raw);
+                if len > limit {
+                    too_large += 1;
                     continue;
                 }
                 groups.insert((sub.identifier.clone(), *mode == StreamMode::RawString));
@@ -1360,6 +1384,10 @@ impl Harness {
                     skipped += 1;
                     continue;
                 }
+                if prefix.len() + message_len(raw) + suffix.len() > limit {
+                    too_large += 1;
+                    continue;
+                }
                 envelopes.insert(*index);
                 if Some(conn.id) == except {
                     continue;
@@ -1380,6 +1408,7 @@ impl Harness {
             enveloped,
             encoded: Some(groups.len() + envelopes.len()),
             skipped: Some(skipped),
+            too_large: Some(too_large),
             targets: None,
         }
     }
@@ -1786,6 +1815,12 @@ impl Harness {
                     "skipped for invalid JSON"
                 );
             }
+            if let (Some(too_large), Some(delivery)) = (expected.too_large, delivery) {
+                assert_eq!(
+                    delivery.skipped_too_large, too_large,
+                    "skipped as larger than a queue may hold"
+                );
+            }
             let mut recipients = 0;
             let conns: BTreeSet<ConnectionId> = expected
                 .frames
@@ -1965,6 +2000,7 @@ struct Broadcasted {
     enveloped: HashMap<ConnectionId, Vec<Value>>,
     encoded: Option<usize>,
     skipped: Option<usize>,
+    too_large: Option<usize>,
     /// For frames to an identity: the connections it must reach.
     targets: Option<Vec<ConnectionId>>,
 }
@@ -1988,7 +2024,15 @@ impl Broadcasted {
         }
         self.encoded = None;
         self.skipped = None;
+        self.too_large = None;
     }
+}
+
+/// `text` as a JSON string literal, escaped as Rails escapes it.
+fn rails_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    cable_proto::json::write_rails_string(&mut out, text);
+    out
 }
 
 fn parse_value(text: &str) -> Value {
