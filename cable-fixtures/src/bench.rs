@@ -9,7 +9,8 @@
 //! - broadcast fan-out to 1, 100, 10,000 and 100,000 subscribers of one
 //!   identifier and of distinct identifiers, broadcast plus draining every
 //!   transmit, vs a loop cloning one `Bytes` into a `Vec` (ns per recipient);
-//! - a ping tick over 100,000 connections vs the same loop (ns per connection);
+//! - a ping tick over 100,000 connections vs the same loop (ns per connection),
+//!   and the same with every connection holding a credential deadline;
 //! - bytes of core state per idle connection and per subscription, from the
 //!   counting allocator the `cable-fixtures` binary installs ([`CountingAlloc`]);
 //!   their baseline is the goal (128 bytes; 64 bytes plus the identifier).
@@ -23,7 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cable_proto::server::{Config, Event, Limits, PerformOutcome, Server, SubscriptionAccept};
+use cable_proto::server::{
+    Config, ConnectionAccept, Event, Limits, PerformOutcome, Server, SubscriptionAccept,
+};
 use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy};
 use serde::de::IgnoredAny;
 use serde::Serialize;
@@ -111,6 +114,7 @@ pub fn run(budget: Budget, mut emit: impl FnMut(&Measurement)) -> Vec<Measuremen
         }
     }
     push(ping_tick(budget, budget.max_recipients));
+    push(ping_tick_with_deadlines(budget, budget.max_recipients));
     for m in state_size(budget.max_recipients.min(10_000)) {
         push(m);
     }
@@ -327,6 +331,42 @@ fn ping_tick(budget: Budget, n: usize) -> Measurement {
         &mut clone_loop(n),
     );
     Measurement::new(format!("ping_tick_{n}"), ours, "ns/connection", base)
+}
+
+/// The ping tick again, every connection holding a credential deadline
+/// (an hour away, so none fires): what the timer store adds to a tick.
+fn ping_tick_with_deadlines(budget: Budget, n: usize) -> Measurement {
+    let (mut server, start) = server();
+    let expires = start + Duration::from_secs(3600);
+    for i in 0..n {
+        let incoming = server
+            .handle_open(&HandshakeRequest::default(), start)
+            .expect("allow_any");
+        let accept = ConnectionAccept::new(Identity::new(format!("u{i}"))).expires_at(expires);
+        server
+            .accept_connection(incoming.pending, accept, start)
+            .expect("fresh token");
+        drain(&mut server);
+    }
+    let mut now = start;
+    let interval = server.config().ping_interval;
+    let (ours, base) = compare(
+        budget,
+        n,
+        &mut || {
+            // Stay before the deadlines, however long the run.
+            now = (now + interval).min(expires - Duration::from_millis(1));
+            server.handle_timeout(now);
+            drain(&mut server);
+        },
+        &mut clone_loop(n),
+    );
+    Measurement::new(
+        format!("ping_tick_{n}_with_deadlines"),
+        ours,
+        "ns/connection",
+        base,
+    )
 }
 
 fn state_size(n: usize) -> Vec<Measurement> {
