@@ -56,3 +56,18 @@ fn the_first_targets_have_a_dictionary_and_a_corpus() {
         assert!(seeds > 0, "no committed corpus in fuzz/corpus/{name}/");
     }
 }
+
+#[test]
+fn every_target_has_a_committed_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(dir.join("fuzz_targets")).expect("fuzz_targets/") {
+        let path = entry.expect("entry").path();
+        let name = path.file_stem().expect("a name").to_string_lossy();
+        let corpus = dir.join("corpus").join(&*name);
+        let seeds = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
+        assert!(
+            seeds > 0,
+            "no committed corpus in fuzz/corpus/{name}/ (seeds/make-seeds.py)"
+        );
+    }
+}
