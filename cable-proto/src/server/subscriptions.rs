@@ -31,11 +31,9 @@ impl Server {
         let Some(sub) = self.subs.get(sub_index) else {
             return Err(UsageError::StaleDecision);
         };
-        let (conn, ident) = (sub.conn, sub.ident);
+        let conn = sub.conn;
         for message in &accept.transmissions {
-            let literal = self.identifier_of(ident).json_literal();
-            let bytes = frame::message_from_literal(literal, message.as_bytes());
-            self.push(conn, bytes);
+            self.push_message(sub_index, message);
         }
         if let Some(sub) = self.subs.get_mut(sub_index) {
             sub.live = true;
@@ -62,13 +60,9 @@ impl Server {
 
     /// Queues `confirm_subscription` and lets the connection's commands go on.
     pub(super) fn confirm(&mut self, sub: u32) {
-        let Some(entry) = self.subs.get(sub) else {
-            return;
-        };
-        let conn = entry.conn;
-        let confirm = frame::confirm(self.identifier_of(entry.ident));
-        self.push(conn, confirm);
-        self.resume(conn);
+        if let Some(conn) = self.push_identifier_frame(sub, frame::confirm) {
+            self.resume(conn);
+        }
     }
 
     /// Refuse a pending subscription (Rails' `reject`): queue
@@ -87,14 +81,10 @@ impl Server {
     /// `reject_subscription` for pending subscription `sub`, then the
     /// connection's commands go on.
     pub(super) fn refuse_subscription(&mut self, sub: u32) {
-        let Some(entry) = self.subs.get(sub) else {
-            return;
-        };
-        let conn = entry.conn;
-        let reject = frame::reject(self.identifier_of(entry.ident));
-        self.push(conn, reject);
-        self.remove_subscription(sub, None);
-        self.resume(conn);
+        if let Some(conn) = self.push_identifier_frame(sub, frame::reject) {
+            self.remove_subscription(sub, None);
+            self.resume(conn);
+        }
     }
 
     /// Drop a pending subscription without a word to the client, as Rails
@@ -143,9 +133,7 @@ impl Server {
                 self.add_subscription_stream(sub, stream, mode);
             }
             for message in &outcome.transmissions {
-                let literal = self.identifier_of_sub(sub).json_literal();
-                let bytes = frame::message_from_literal(literal, message.as_bytes());
-                self.push(conn, bytes);
+                self.push_message(sub, message);
             }
         }
         for broadcast in &outcome.broadcasts {
@@ -242,18 +230,37 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let sub = self
-            .subs
+        self.subs
             .get_checked(subscription.index, subscription.generation)
             .ok_or(UsageError::UnknownSubscription)?;
-        let (conn, ident) = (sub.conn, sub.ident);
-        let bytes = frame::message_from_literal(
-            self.identifier_of(ident).json_literal(),
-            message.as_bytes(),
-        );
-        self.push(conn, bytes);
+        self.push_message(subscription.index, message);
         self.flush_overflow();
         Ok(())
+    }
+
+    /// Queues `{"identifier":<id>,"message":<message>}` for subscription
+    /// `sub`'s connection.
+    fn push_message(&mut self, sub: u32, message: &JsonText) {
+        let Some(conn) = self.subs.get(sub).map(|s| s.conn) else {
+            return;
+        };
+        let literal = self.identifier_of_sub(sub).json_literal();
+        let bytes = frame::message_from_literal(literal, message.as_bytes());
+        self.push(conn, bytes);
+    }
+
+    /// Queues a frame of subscription `sub`'s identifier (a confirmation or
+    /// a rejection) for its connection; returns the connection.
+    fn push_identifier_frame(
+        &mut self,
+        sub: u32,
+        build: fn(&crate::identifier::Identifier) -> bytes::Bytes,
+    ) -> Option<u32> {
+        let entry = self.subs.get(sub)?;
+        let conn = entry.conn;
+        let bytes = build(self.identifier_of(entry.ident));
+        self.push(conn, bytes);
+        Some(conn)
     }
 
     // ------------------------------------------------------------ internals
