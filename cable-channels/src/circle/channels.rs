@@ -64,6 +64,22 @@ impl CircleChannelKind {
         }
     }
 
+    /// The channel and id whose [`stream_name`](Self::stream_name) is `stream`: its
+    /// inverse. `None` for any other text (ids are canonical decimal: no sign, no
+    /// leading zeros).
+    pub fn from_stream_name(stream: &str) -> Option<(Self, u64)> {
+        // Every stream name holds its id as its only run of digits.
+        let start = stream.find(|c: char| c.is_ascii_digit())?;
+        let len = stream[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(stream.len() - start);
+        let id: u64 = stream[start..start + len].parse().ok()?;
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.stream_name(id) == stream)
+            .map(|kind| (kind, id))
+    }
+
     /// The events the doc lists for this channel.
     pub fn events(self) -> &'static [CircleEventName] {
         match self {

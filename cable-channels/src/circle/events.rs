@@ -145,6 +145,16 @@ impl CircleEvent {
         }
     }
 
+    /// The event in its envelope, as compact JSON: `{"event":<name>,"data":<payload>}`,
+    /// what a Circle channel transmits. The same text as
+    /// `CircleMessage::new(event).encode()`, without cloning the event.
+    pub fn encode(&self) -> String {
+        encode_json(&Envelope {
+            event: self,
+            extra: None,
+        })
+    }
+
     /// The event's name if it is one the doc lists.
     pub fn known_name(&self) -> Option<CircleEventName> {
         Some(match self {
@@ -305,12 +315,30 @@ impl CircleMessage {
 
 impl Serialize for CircleMessage {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Envelope {
+            event: &self.event,
+            extra: Some(&self.extra),
+        }
+        .serialize(s)
+    }
+}
+
+/// `{"event":<name>,"data":<payload>}` then the extra keys, of borrowed parts: what
+/// [`CircleMessage`] and [`CircleEvent::encode`] encode to.
+struct Envelope<'a> {
+    event: &'a CircleEvent,
+    extra: Option<&'a Object>,
+}
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry(envelope::EVENT_KEY, self.event.name())?;
-        map.serialize_entry(envelope::DATA_KEY, &Payload(&self.event))?;
+        map.serialize_entry(envelope::DATA_KEY, &Payload(self.event))?;
         for (k, v) in self
             .extra
-            .iter()
+            .into_iter()
+            .flatten()
             .filter(|(k, _)| *k != envelope::EVENT_KEY && *k != envelope::DATA_KEY)
         {
             map.serialize_entry(k, v)?;
