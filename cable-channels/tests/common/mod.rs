@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: golden files and JSON comparisons.
 #![allow(dead_code)]
 
+pub mod strategies;
+
 use std::path::PathBuf;
 
 use serde::Serialize;
