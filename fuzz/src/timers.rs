@@ -242,7 +242,7 @@ struct Host {
     streams: BTreeMap<String, StreamModel>,
     performs: u64,
     broadcasts: u64,
-    /// Print every step (`CABLE_FUZZ_TRACE` set, outside libFuzzer).
+    /// Print every step (`CABLE_FUZZ_TRACE` set).
     trace: bool,
     /// Calls made so far (the number of the latest).
     calls: u64,
@@ -345,7 +345,7 @@ impl Host {
             streams: BTreeMap::new(),
             performs: 0,
             broadcasts: 0,
-            trace: cfg!(not(fuzzing)) && std::env::var_os("CABLE_FUZZ_TRACE").is_some(),
+            trace: std::env::var_os("CABLE_FUZZ_TRACE").is_some(),
             calls: 0,
             strict_call: 0,
             timeout_at: None,
