@@ -137,7 +137,10 @@ mod tests {
         for i in 0..100_000u32 {
             assert_eq!(slab.insert(i), (i, 0));
             let (len, capacity) = (slab.slots.len(), slab.slots.capacity());
-            assert!(capacity <= len + (len / 8).max(16), "{len} slots in {capacity}");
+            assert!(
+                capacity <= len + (len / 8).max(16),
+                "{len} slots in {capacity}"
+            );
         }
         assert!((0..100_000u32).all(|i| slab.get(i) == Some(&i)));
     }
