@@ -493,6 +493,7 @@ mod tests {
                 "fanout_100_one_identifier",
                 "fanout_100_distinct_identifiers",
                 "ping_tick_1000",
+                "ping_tick_1000_with_deadlines",
             ],
             "the test binary has no counting allocator, so no memory rows"
         );
