@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 mod command_parser;
 #[path = "../../fuzz/src/frames.rs"]
 mod frames;
-#[path = "../../fuzz/src/harness.rs"]
+#[path = "../../fuzz/src/harness/mod.rs"]
 mod harness;
 #[path = "../../fuzz/src/hub.rs"]
 mod hub;
