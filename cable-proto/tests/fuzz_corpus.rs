@@ -1,11 +1,14 @@
 //! The committed fuzz corpus of cable-proto's targets, replayed by the
 //! ordinary `cargo test`: `fuzz/corpus/<target>/` and
-//! `fuzz/regressions/<target>/` for `command_parser`, `server_ops` and `hub`.
+//! `fuzz/regressions/<target>/` for `command_parser`, `server_ops`, `hub` and
+//! `timers`.
 //!
 //! The targets' modules are compiled here straight from `fuzz/src/` (they use
-//! only `std`, `cable_proto`, `serde` and `serde_json`), so every check the
-//! fuzzer makes is made on every committed input, without the fuzz crate,
-//! libFuzzer or a C++ toolchain. See `fuzz/README.md`.
+//! only `std`, `cable_proto`, `bytes`, `serde` and `serde_json`), so every
+//! check the fuzzer makes is made on every committed input, without the fuzz
+//! crate, libFuzzer or a C++ toolchain. A module that is a folder is named by
+//! its `mod.rs`; its submodules resolve relative to that folder. See
+//! `fuzz/README.md`.
 
 #![allow(dead_code, missing_docs)]
 
@@ -23,6 +26,8 @@ mod hub;
 mod input;
 #[path = "../../fuzz/src/server_ops.rs"]
 mod server_ops;
+#[path = "../../fuzz/src/timers/mod.rs"]
+mod timers;
 #[path = "../../fuzz/src/wire.rs"]
 mod wire;
 
@@ -68,4 +73,9 @@ fn server_ops_corpus() {
 #[test]
 fn hub_corpus() {
     assert!(replay("hub", hub::run) > 0);
+}
+
+#[test]
+fn timers_corpus() {
+    assert!(replay("timers", timers::run) > 0);
 }
