@@ -1,5 +1,5 @@
 //! Target `hub`: the broadcast hub against the naive model of the
-//! [`Harness`](crate::harness::Harness). Connections are opened and accepted
+//! [`Harness`]. Connections are opened and accepted
 //! at once and send only well-formed commands; the operations are the ones
 //! that change who listens to what (subscriptions accepted with streams,
 //! `stream_from`, `stop_stream_from`, `stop_all_streams`, joins and leaves

@@ -5,7 +5,7 @@
 //! while the connection's later frames are held), stream changes, joins
 //! with envelopes, transmits, broadcasts, disconnects, restarts, stale
 //! tokens and handles), under limits small enough to be reached.
-//! Every operation is checked by the [`Harness`](crate::harness::Harness).
+//! Every operation is checked by the [`Harness`].
 //!
 //! Input layout: four bytes of configuration (limits, ping interval, origin
 //! policy), then one operation per byte code and its arguments.
