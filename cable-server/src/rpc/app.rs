@@ -496,8 +496,17 @@ impl CableApp for RpcApp {
                 client.call("connect", &sid, &body).await;
             let answer = match answer {
                 Ok(answer) if answer.status == Status::Success => answer,
+                Ok(answer) if answer.status == Status::Failure => {
+                    tracing::info!(sid, "connection rejected by the backend");
+                    log_refused(handle.reject_connection(pending).await);
+                    return;
+                }
                 Ok(answer) => {
-                    tracing::info!(sid, status = ?answer.status, error = answer.error_msg, "connection rejected by the backend");
+                    tracing::warn!(
+                        sid,
+                        error = answer.error_msg,
+                        "connect: application error: connection rejected"
+                    );
                     log_refused(handle.reject_connection(pending).await);
                     return;
                 }
