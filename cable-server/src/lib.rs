@@ -40,6 +40,9 @@
 //! - Apps decide at once ([`SyncApp`]) or later from their own tasks
 //!   ([`CableApp`] with a [`CoreHandle`]); every decision has a deadline
 //!   (`--decision-timeout-ms`).
+//! - With `--rpc-url`, the app is a backend speaking AnyCable's RPC over
+//!   HTTP ([`rpc`]: `@anycable/serverless-js`, `anycable-rails`): every
+//!   channel but `$pubsub` is the backend's.
 //!
 //! ## Embedding
 //!

@@ -39,6 +39,11 @@ use clap::{Parser, ValueEnum};
 ///   `cable-fixtures replay --url ws://HOST:PORT/cable` runs the transcript
 ///   corpus against this server.
 ///
+/// With --rpc-url URL the app is an AnyCable RPC backend instead (an
+/// @anycable/serverless-js app, a Rails app with anycable-rails): it
+/// answers POST URL/connect, URL/command and URL/disconnect; only $pubsub
+/// streams stay the server's own.
+///
 /// Other endpoints: GET /health answers 200; SIGINT or SIGTERM sends every
 /// client {"type":"disconnect","reason":"server_restart","reconnect":true},
 /// closes, and exits 0.
