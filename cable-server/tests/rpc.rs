@@ -241,15 +241,29 @@ async fn outcomes_of_errors_failures_and_deadlines() {
         json!({"identifier": room, "message": {"hi": 1}})
     );
 
-    // Connect: failure, status 0, HTTP 500 and a deadline reject.
-    for token in ["fail", "err", "http500", "slow2000"] {
+    // Connect: a failure is unauthorized; status 0, HTTP 500 and a deadline
+    // close with reconnect allowed.
+    for (token, reason, reconnect) in [
+        ("fail", "unauthorized", false),
+        ("err", "server_error", true),
+        ("http500", "server_error", true),
+        ("slow2000", "server_error", true),
+    ] {
+        let started = Instant::now();
         let mut ws = server.connect(&format!("?token={token}")).await;
         assert_eq!(
             next_message(&mut ws).await,
-            Some(json!({"type": "disconnect", "reason": "unauthorized", "reconnect": false})),
+            Some(json!({"type": "disconnect", "reason": reason, "reconnect": reconnect})),
             "token {token}"
         );
         assert_eq!(next_message(&mut ws).await, None, "closed after {token}");
+        if token == "slow2000" {
+            let waited = started.elapsed();
+            assert!(
+                waited >= Duration::from_millis(450) && waited < Duration::from_millis(1400),
+                "{waited:?}"
+            );
+        }
     }
 }
 

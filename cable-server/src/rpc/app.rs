@@ -25,9 +25,18 @@ use crate::app::{
     AppContext, CableApp, CoreHandle, PubSubApp, RequestInfo, SyncApp, PUBSUB_CHANNEL,
 };
 
-/// How much longer than the core's deadline an HTTP call may run: the
-/// core's deadline decides, the HTTP one only ends the task.
-const HTTP_MARGIN: Duration = Duration::from_secs(1);
+/// How much later than the call's own deadline the core's connect
+/// deadline fires: a connect past `--rpc-timeout-ms` is an RPC error
+/// (closed, the client may reconnect, as with AnyCable), and the core's
+/// deadline only bounds a stuck task.
+const CONNECT_BACKSTOP: Duration = Duration::from_secs(1);
+
+/// The disconnect frame of a connection whose connect call failed (status
+/// 0, HTTP error, timeout): AnyCable closes such a connection without a
+/// frame (1011), so the client reconnects; here the frame says so.
+fn rpc_error_reason() -> DisconnectReason {
+    DisconnectReason::Other("server_error".into())
+}
 
 /// The settings of an [`RpcApp`] (`--rpc-*`).
 #[derive(Debug, Clone)]
@@ -101,9 +110,7 @@ impl std::fmt::Debug for RpcApp {
 impl RpcApp {
     /// The app for `settings` (checks the URL).
     pub fn new(settings: RpcAppSettings) -> Result<Self, RpcError> {
-        let mut http = settings.rpc.clone();
-        http.timeout += HTTP_MARGIN;
-        let client = RpcClient::new(&http)?;
+        let client = RpcClient::new(&settings.rpc)?;
         Ok(Self {
             client,
             settings,
@@ -460,7 +467,7 @@ impl CableApp for RpcApp {
     fn configure(&self, config: &mut Config) {
         let deadline = Some(self.settings.rpc.timeout);
         config.decision_timeouts = DecisionTimeouts {
-            connect: deadline,
+            connect: Some(self.settings.rpc.timeout + CONNECT_BACKSTOP),
             subscribe: deadline,
             perform: deadline,
         };
@@ -505,14 +512,16 @@ impl CableApp for RpcApp {
                     tracing::warn!(
                         sid,
                         error = answer.error_msg,
-                        "connect: application error: connection rejected"
+                        "connect: application error: connection closed"
                     );
-                    log_refused(handle.reject_connection(pending).await);
+                    let reject = handle.reject_connection_with(pending, rpc_error_reason(), true);
+                    log_refused(reject.await);
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(sid, %error, "connect failed: connection rejected");
-                    log_refused(handle.reject_connection(pending).await);
+                    tracing::warn!(sid, %error, "connect failed: connection closed");
+                    let reject = handle.reject_connection_with(pending, rpc_error_reason(), true);
+                    log_refused(reject.await);
                     return;
                 }
             };

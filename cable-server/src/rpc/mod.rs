@@ -23,11 +23,13 @@
 //! (a session id the server makes per connection; serverless-js puts it in
 //! the welcome), `x-anycable-meta-protov: v1`, and with `--rpc-secret S`
 //! `Authorization: Bearer S` (as AnyCable's HTTP RPC). A call waits for one
-//! of `--rpc-concurrency` slots; its deadline (`--rpc-timeout-ms`) counts
-//! from the core's decision and is enforced by the core
-//! ([`DecisionTimeouts`](cable_proto::server::DecisionTimeouts)); the HTTP
-//! request itself is abandoned one second later. An answer other than HTTP
-//! 200, or not JSON, is an error.
+//! of `--rpc-concurrency` slots and has a deadline, `--rpc-timeout-ms`
+//! (waiting for a slot included), enforced by the core's decision deadlines
+//! ([`DecisionTimeouts`](cable_proto::server::DecisionTimeouts)) for
+//! subscribe and message, by the call itself for connect (the core's
+//! connect deadline, one second later, only bounds a stuck task) and for
+//! unsubscribe and disconnect. An answer other than HTTP 200, or not JSON,
+//! is an error.
 //!
 //! ## Fields sent
 //!
@@ -52,7 +54,7 @@
 //! | all | `status` | `1` success, `2` failure, `0` (or missing) error; a number, or the enum's name |
 //! | all | `error_msg` | logged |
 //! | connect | `identifiers` | kept for later calls; also the connection's identity in the core (remote disconnects by identity) |
-//! | connect | `transmissions` | `{"type":"welcome",..}`: not sent as such (the core writes the welcome), its other fields (`sid`) join the core's welcome; a `disconnect` frame of a failure: the core's rejection writes it; any other frame: sent after the welcome |
+//! | connect | `transmissions` | `{"type":"welcome",..}`: not sent as such (the core writes the welcome), its other fields (`sid`) join the core's welcome; the `disconnect` frame of a failure: not forwarded (the core's rejection writes `unauthorized`); any other frame: sent after the welcome |
 //! | connect | `env.cstate` | merged into the connection state |
 //! | command | `streams` | subscribe: the subscription's streams; message: streams started |
 //! | command | `stopped_streams` | message: streams stopped |
@@ -67,7 +69,7 @@
 //!
 //! | call | success | failure (`2`) | error (`0`), HTTP error, timeout |
 //! |---|---|---|---|
-//! | connect | welcome | `{"type":"disconnect","reason":"unauthorized","reconnect":false}` and a close | the same rejection (logged). AnyCable closes with 1011 and no frame instead, so its clients reconnect |
+//! | connect | welcome | `{"type":"disconnect","reason":"unauthorized","reconnect":false}` and a close | `{"type":"disconnect","reason":"server_error","reconnect":true}` and a close (logged): the client tries again later, as after AnyCable's close (1011, no frame) on an RPC error |
 //! | subscribe | `confirm_subscription` | `reject_subscription` | `reject_subscription` (logged) |
 //! | message | outcome applied | outcome applied (as AnyCable) | the command is dropped, nothing applied (logged); the connection's later commands go on |
 //! | unsubscribe | state merged | logged | logged (the core already removed the subscription) |
