@@ -608,3 +608,92 @@ impl CableApp for RpcApp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> RpcApp {
+        RpcApp::new(RpcAppSettings {
+            rpc: RpcSettings {
+                url: "http://127.0.0.1:9/_anycable".into(),
+                secret: None,
+                timeout: Duration::from_secs(1),
+                concurrency: 2,
+            },
+            proxy_headers: vec!["cookie".into(), "X-Api-Key".into()],
+            disconnect_rate: 10,
+            disconnect_backlog: 10,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn env_has_the_absolute_url_the_proxied_headers_and_remote_addr() {
+        let request = RequestInfo {
+            path_and_query: "/cable?token=a".into(),
+            headers: vec![
+                ("host".into(), "example.com:8080".into()),
+                ("cookie".into(), "s=1".into()),
+                ("x-api-key".into(), "k".into()),
+                ("authorization".into(), "Bearer t".into()),
+            ],
+            remote_addr: Some("10.0.0.7:5555".parse().unwrap()),
+        };
+        let (url, headers) = app().env_of(&request);
+        assert_eq!(url, "http://example.com:8080/cable?token=a");
+        assert_eq!(
+            headers,
+            BTreeMap::from([
+                ("REMOTE_ADDR".to_owned(), "10.0.0.7".to_owned()),
+                ("cookie".to_owned(), "s=1".to_owned()),
+                ("x-api-key".to_owned(), "k".to_owned()),
+            ])
+        );
+        let behind_tls = RequestInfo {
+            headers: vec![
+                ("host".into(), "example.com".into()),
+                ("x-forwarded-proto".into(), "https".into()),
+            ],
+            ..request
+        };
+        assert_eq!(
+            app().env_of(&behind_tls).0,
+            "https://example.com/cable?token=a"
+        );
+    }
+
+    #[test]
+    fn transmissions_become_messages_and_a_disconnect() {
+        let id = r#"{"channel":"C"}"#;
+        let answer = CommandResponse {
+            status: Status::Success,
+            transmissions: vec![
+                serde_json::json!({"identifier": id, "type": "confirm_subscription"}).to_string(),
+                serde_json::json!({"identifier": id, "message": {"a": 1}}).to_string(),
+                serde_json::json!({"identifier": "other", "message": {"b": 2}}).to_string(),
+            ],
+            disconnect: true,
+            ..CommandResponse::default()
+        };
+        let effects = Effects::of(&answer, id);
+        assert_eq!(
+            effects.messages,
+            [cable_proto::JsonText::new(r#"{"a":1}"#).unwrap()]
+        );
+        assert_eq!(
+            effects.disconnect,
+            Some((DisconnectReason::Other("closed".into()), true))
+        );
+        let answer = CommandResponse {
+            transmissions: vec![
+                r#"{"type":"disconnect","reason":"remote","reconnect":false}"#.into(),
+            ],
+            ..CommandResponse::default()
+        };
+        assert_eq!(
+            Effects::of(&answer, id).disconnect,
+            Some((DisconnectReason::Remote, false))
+        );
+    }
+}
