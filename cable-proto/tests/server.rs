@@ -208,6 +208,37 @@ fn accepted_connection_is_welcomed() {
 }
 
 #[test]
+fn a_connection_rejected_with_a_reason_gets_that_disconnect_frame() {
+    let mut host = Host::new();
+    let (conn, pending) = host.open_pending();
+    host.send(conn, &subscribe(CHAT));
+    host.server
+        .reject_connection_with(
+            pending,
+            DisconnectReason::Other("server_error".into()),
+            true,
+            host.now,
+        )
+        .unwrap();
+    assert_eq!(
+        host.frames(conn),
+        vec![
+            Out::Text(r#"{"type":"disconnect","reason":"server_error","reconnect":true}"#.into()),
+            Out::Close(1000),
+        ]
+    );
+    // The held subscribe was never processed.
+    assert_eq!(
+        host.events(),
+        vec![Event::Disconnecting {
+            connection: conn,
+            reason: DisconnectReason::Other("server_error".into()),
+            reconnect: true
+        }]
+    );
+}
+
+#[test]
 fn rejected_connection_gets_unauthorized_and_close_without_welcome() {
     let mut host = Host::new();
     let (conn, pending) = host.open_pending();

@@ -53,7 +53,7 @@ use cable_proto::server::{
     Config, ConnectionAccept, Event, PendingConnection, PendingPerform, PendingSubscription,
     PerformOutcome, Server, SubscriptionAccept,
 };
-use cable_proto::{Identity, UsageError};
+use cable_proto::{DisconnectReason, Identity, UsageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreInput;
@@ -192,6 +192,19 @@ impl CoreHandle {
     pub async fn reject_connection(&self, pending: PendingConnection) -> Result<(), AnswerError> {
         self.answer(move |server, now| server.reject_connection(pending, now))
             .await
+    }
+
+    /// [`Server::reject_connection_with`] from another task.
+    pub async fn reject_connection_with(
+        &self,
+        pending: PendingConnection,
+        reason: DisconnectReason,
+        reconnect: bool,
+    ) -> Result<(), AnswerError> {
+        self.answer(move |server, now| {
+            server.reject_connection_with(pending, reason, reconnect, now)
+        })
+        .await
     }
 
     /// [`Server::accept_subscription`] from another task.

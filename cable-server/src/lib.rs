@@ -40,6 +40,9 @@
 //! - Apps decide at once ([`SyncApp`]) or later from their own tasks
 //!   ([`CableApp`] with a [`CoreHandle`]); every decision has a deadline
 //!   (`--decision-timeout-ms`).
+//! - With `--rpc-url`, the app is a backend speaking AnyCable's RPC over
+//!   HTTP ([`rpc`]: `@anycable/serverless-js`, `anycable-rails`): every
+//!   channel but `$pubsub` is the backend's.
 //!
 //! ## Embedding
 //!
@@ -66,6 +69,7 @@ pub mod options;
 pub mod redis_bridge;
 mod reference;
 mod refusal_log;
+pub mod rpc;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -97,6 +101,20 @@ const CORE_QUEUE: usize = 8192;
 
 /// The app selected by `options`.
 pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
+    if let Some(url) = &options.rpc_url {
+        let settings = rpc::RpcAppSettings {
+            rpc: rpc::RpcSettings {
+                url: url.clone(),
+                secret: options.rpc_secret.clone(),
+                timeout: Duration::from_millis(options.rpc_timeout_ms.max(1)),
+                concurrency: options.rpc_concurrency.max(1),
+            },
+            proxy_headers: options.rpc_proxy_headers.clone(),
+            disconnect_rate: options.rpc_disconnect_rate.max(1),
+            disconnect_backlog: options.rpc_disconnect_backlog.max(1),
+        };
+        return Ok(Box::new(rpc::RpcApp::new(settings)?));
+    }
     let credentials = credentials_of(options)?;
     Ok(match options.app {
         AppKind::Pubsub => Box::new(PubSubApp::new(credentials)),
@@ -131,6 +149,9 @@ pub enum AppError {
     /// A bad `--circle-rooms` file.
     #[error("--circle-rooms: {0}")]
     Rooms(#[from] RoomsFileError),
+    /// A bad `--rpc-url`.
+    #[error("--rpc-url: {0}")]
+    Rpc(#[from] rpc::RpcError),
 }
 
 /// The core configuration for `options` and `app`: the options' limits and
@@ -164,7 +185,7 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
 
 /// A seed from the OS's randomness (via the standard library's hash keys),
 /// for the core's hash maps.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()
         .build_hasher()

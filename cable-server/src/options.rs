@@ -39,6 +39,11 @@ use clap::{Parser, ValueEnum};
 ///   `cable-fixtures replay --url ws://HOST:PORT/cable` runs the transcript
 ///   corpus against this server.
 ///
+/// With --rpc-url URL the app is an AnyCable RPC backend instead (an
+/// @anycable/serverless-js app, a Rails app with anycable-rails): it
+/// answers POST URL/connect, URL/command and URL/disconnect; only $pubsub
+/// streams stay the server's own.
+///
 /// Other endpoints: GET /health answers 200; SIGINT or SIGTERM sends every
 /// client {"type":"disconnect","reason":"server_restart","reconnect":true},
 /// closes, and exits 0.
@@ -196,6 +201,43 @@ pub struct Options {
     /// rejected, the action vetoed (nothing of it applied).
     #[arg(long, default_value_t = 5000, value_name = "MS")]
     pub decision_timeout_ms: u64,
+
+    /// The application's AnyCable RPC over HTTP, e.g.
+    /// http://127.0.0.1:3000/_anycable: connections, subscriptions, actions
+    /// and disconnects go to POST URL/connect, URL/command, URL/disconnect
+    /// (an @anycable/serverless-js app, a Rails app with anycable-rails).
+    /// Every channel but $pubsub is the backend's; --app, --token and
+    /// --jwt-secret are not used.
+    #[arg(long, env = "CABLE_RPC_URL", value_name = "URL")]
+    pub rpc_url: Option<String>,
+
+    /// Sent to the RPC backend as `Authorization: Bearer <SECRET>`.
+    #[arg(long, env = "CABLE_RPC_SECRET", value_name = "SECRET")]
+    pub rpc_secret: Option<String>,
+
+    /// Deadline of each RPC call (it replaces --decision-timeout-ms with
+    /// --rpc-url). Past it: connection rejected, subscription rejected,
+    /// action dropped, disconnect tried again.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub rpc_timeout_ms: u64,
+
+    /// Most RPC calls in flight at once (AnyCable's default: 28).
+    #[arg(long, default_value_t = 28, value_name = "N")]
+    pub rpc_concurrency: usize,
+
+    /// Request headers passed to the RPC backend in env.headers
+    /// (repeatable; AnyCable's default: cookie).
+    #[arg(long = "rpc-proxy-header", value_name = "NAME", default_values_t = vec!["cookie".to_owned()])]
+    pub rpc_proxy_headers: Vec<String>,
+
+    /// Most /disconnect calls started per second (AnyCable's default: 100).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub rpc_disconnect_rate: u32,
+
+    /// Most /disconnect calls waiting; past it they are dropped (AnyCable's
+    /// default: 4096).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub rpc_disconnect_backlog: usize,
 
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]

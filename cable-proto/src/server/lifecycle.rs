@@ -119,10 +119,25 @@ impl Server {
         pending: PendingConnection,
         now: Instant,
     ) -> Result<(), UsageError> {
+        self.reject_connection_with(pending, DisconnectReason::Unauthorized, false, now)
+    }
+
+    /// [`reject_connection`](Self::reject_connection) with a disconnect
+    /// frame of the application's choosing,
+    /// `{"type":"disconnect","reason":<reason>,"reconnect":<reconnect>}`
+    /// (say, an authentication backend that failed: `reconnect: true` lets
+    /// the client try again later).
+    pub fn reject_connection_with(
+        &mut self,
+        pending: PendingConnection,
+        reason: DisconnectReason,
+        reconnect: bool,
+        now: Instant,
+    ) -> Result<(), UsageError> {
         self.advance(now);
         let index = self.pending_connection(&pending)?;
         self.close_decision(index);
-        self.disconnect_index(index, DisconnectReason::Unauthorized, false);
+        self.disconnect_index(index, reason, reconnect);
         Ok(())
     }
 
