@@ -217,8 +217,9 @@ pub struct Options {
     /// http://127.0.0.1:3000/_anycable: connections, subscriptions, actions
     /// and disconnects go to POST URL/connect, URL/command, URL/disconnect
     /// (an @anycable/serverless-js app, a Rails app with anycable-rails).
-    /// Every channel but $pubsub is the backend's; --app, --token and
-    /// --jwt-secret are not used.
+    /// Every channel but $pubsub is the backend's; --token and --jwt-secret
+    /// are not used, nor --app except --app platformos (the platformOS app
+    /// on this backend).
     #[arg(long, env = "CABLE_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
 
