@@ -9,6 +9,20 @@
 //!
 //! Messages are sent with `subscription.send(messageData)`; the same object is what
 //! the server broadcasts to the room and what `received(data)` gets.
+//!
+//! A room's stream is `<channel_name>:<room_id>` ([`room_stream`]), the room id
+//! without quotes, so `12` and `"12"` are one room. A server-side broadcast (the
+//! doc's `channel_send_message(channel_name, room_id, payload)` mutation) is a
+//! broadcast to that stream: [`channel_send_message`].
+//!
+//! ```
+//! use cable_channels::platformos::{channel_send_message, ConversateIdentifier};
+//! use cable_channels::IdValue;
+//! let b = channel_send_message("conversate", IdValue::Text("12".into()), &serde_json::json!({"message": "hi"}));
+//! assert_eq!(b.stream, "conversate:12");
+//! assert_eq!(ConversateIdentifier::new(12u64).stream(), "conversate:12");
+//! assert_eq!(b.broadcast_body(), r#"{"stream":"conversate:12","data":"{\"message\":\"hi\"}"}"#);
+//! ```
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -56,6 +70,70 @@ impl ConversateIdentifier {
             room_id,
             extra: obj,
         })
+    }
+}
+
+impl ConversateIdentifier {
+    /// The room's stream, `conversate:<room_id>` ([`room_stream`]).
+    pub fn stream(&self) -> String {
+        room_stream(CONVERSATE_CHANNEL, &self.room_id)
+    }
+}
+
+/// The stream of a channel's room: `<channel_name>:<room_id>`, the id without
+/// quotes (`12` and `"12"` give `conversate:12`).
+pub fn room_stream(channel_name: &str, room_id: &IdValue) -> String {
+    format!("{channel_name}:{room_id}")
+}
+
+/// A broadcast to a channel's room, as the doc's `channel_send_message`
+/// mutation makes it: the stream and the payload's JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomBroadcast {
+    /// `<channel_name>:<room_id>`.
+    pub stream: String,
+    /// The payload, compact JSON: what every subscriber's `received(data)` gets.
+    pub data: String,
+}
+
+/// A broadcast of `payload` to `channel_name`'s room `room_id` (the doc's
+/// `channel_send_message(channel_name, room_id, payload)`).
+pub fn channel_send_message<T: Serialize + ?Sized>(
+    channel_name: &str,
+    room_id: impl Into<IdValue>,
+    payload: &T,
+) -> RoomBroadcast {
+    RoomBroadcast {
+        stream: room_stream(channel_name, &room_id.into()),
+        data: encode_json(payload),
+    }
+}
+
+#[derive(Serialize)]
+struct BroadcastBody<'a> {
+    stream: &'a str,
+    data: &'a str,
+}
+
+impl RoomBroadcast {
+    /// The body of cable-server's `POST /_broadcast`:
+    /// `{"stream":<stream>,"data":<payload as a JSON string>}`.
+    pub fn broadcast_body(&self) -> String {
+        encode_json(&BroadcastBody {
+            stream: &self.stream,
+            data: &self.data,
+        })
+    }
+
+    /// The Redis channel Rails' adapter (and cable-server's `--redis-url`
+    /// bridge) reads for this stream: `<prefix>:<stream>`; `PUBLISH` it with
+    /// [`data`](Self::data) as the message (an empty prefix: the stream alone).
+    pub fn redis_channel(&self, prefix: &str) -> String {
+        if prefix.is_empty() {
+            self.stream.clone()
+        } else {
+            format!("{prefix}:{}", self.stream)
+        }
     }
 }
 
@@ -146,5 +224,29 @@ impl ConversateMessage {
     /// `{"command":"message","identifier":...,"data":"<this message as JSON>"}`.
     pub fn send_command(&self, identifier: &ConversateIdentifier) -> String {
         message_command(&identifier.identifier(), &self.to_object())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_and_a_string_room_id_are_one_room() {
+        let number =
+            ConversateIdentifier::parse(r#"{"channel":"conversate","room_id":12}"#).unwrap();
+        let string =
+            ConversateIdentifier::parse(r#"{"channel":"conversate","room_id":"12"}"#).unwrap();
+        assert_eq!(number.stream(), "conversate:12");
+        assert_eq!(string.stream(), number.stream());
+        let b = channel_send_message(
+            "conversate",
+            12u64,
+            &ConversateMessage::new("hi", 7u64, "Al", "t"),
+        );
+        assert_eq!(b.stream, "conversate:12");
+        assert_eq!(ConversateMessage::decode(&b.data).unwrap().message, "hi");
+        assert_eq!(b.redis_channel(""), "conversate:12");
+        assert_eq!(b.redis_channel("app"), "app:conversate:12");
     }
 }

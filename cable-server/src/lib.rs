@@ -42,7 +42,8 @@
 //!   (`--decision-timeout-ms`).
 //! - With `--rpc-url`, the app is a backend speaking AnyCable's RPC over
 //!   HTTP ([`rpc`]: `@anycable/serverless-js`, `anycable-rails`): every
-//!   channel but `$pubsub` is the backend's.
+//!   channel but `$pubsub` is the backend's. `--app platformos` adds
+//!   platformOS's rooms, vetoes and CSRF check to it ([`platformos`]).
 //!
 //! ## Embedding
 //!
@@ -66,6 +67,7 @@ mod flow;
 mod http;
 mod invalid_frames;
 pub mod options;
+pub mod platformos;
 pub mod redis_bridge;
 mod reference;
 mod refusal_log;
@@ -101,6 +103,9 @@ const CORE_QUEUE: usize = 8192;
 
 /// The app selected by `options`.
 pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
+    if options.app == AppKind::Platformos && options.rpc_url.is_none() {
+        return Err(AppError::PlatformosNeedsRpcUrl);
+    }
     if let Some(url) = &options.rpc_url {
         let settings = rpc::RpcAppSettings {
             rpc: rpc::RpcSettings {
@@ -113,7 +118,12 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
             disconnect_rate: options.rpc_disconnect_rate.max(1),
             disconnect_backlog: options.rpc_disconnect_backlog.max(1),
         };
-        return Ok(Box::new(rpc::RpcApp::new(settings)?));
+        let app = rpc::RpcApp::new(settings)?;
+        if options.app == AppKind::Platformos {
+            let hooks = platformos::PlatformOsHooks::new(options.require_csrf);
+            return Ok(Box::new(app.with_hooks("platformos", Arc::new(hooks))));
+        }
+        return Ok(Box::new(app));
     }
     let credentials = credentials_of(options)?;
     Ok(match options.app {
@@ -129,6 +139,7 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
             Box::new(CircleApp::new(credentials, Box::new(rooms)))
         }
         AppKind::Reference => reference::app(),
+        AppKind::Platformos => return Err(AppError::PlatformosNeedsRpcUrl),
     })
 }
 
@@ -149,6 +160,9 @@ pub enum AppError {
     /// A bad `--circle-rooms` file.
     #[error("--circle-rooms: {0}")]
     Rooms(#[from] RoomsFileError),
+    /// `--app platformos` without `--rpc-url`.
+    #[error("--app platformos needs its backend: --rpc-url URL")]
+    PlatformosNeedsRpcUrl,
     /// A bad `--rpc-url`.
     #[error("--rpc-url: {0}")]
     Rpc(#[from] rpc::RpcError),
@@ -264,7 +278,7 @@ pub async fn serve_app(
 
     tracing::info!(
         app = app.name(),
-        path = options.path,
+        path = options.mount_path(),
         redis = options.redis_url.is_some(),
         "cable-server ready"
     );
@@ -286,7 +300,7 @@ pub async fn serve_app(
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {
         core: core_tx.clone(),
-        mount_path: options.path.clone(),
+        mount_path: options.mount_path(),
         health_path: options.health_path.clone(),
         broadcast_key: options.broadcast_key.clone(),
         publisher,

@@ -67,7 +67,10 @@ async fn run(options: Options) -> std::io::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     // One machine-readable line on stdout: scripts and tests read the port.
-    println!("cable-server listening on http://{addr}{}", options.path);
+    println!(
+        "cable-server listening on http://{addr}{}",
+        options.mount_path()
+    );
     tracing::info!(%addr, "listening");
     serve(options, listener, shutdown_signal()).await
 }

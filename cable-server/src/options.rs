@@ -39,6 +39,16 @@ use clap::{Parser, ValueEnum};
 ///   `cable-fixtures replay --url ws://HOST:PORT/cable` runs the transcript
 ///   corpus against this server.
 ///
+/// * platformos (needs --rpc-url): platformOS's WebSockets, the
+///   `conversate` chat of the pOS Marketplace Template, at /websocket:
+///   subscriptions {"channel":C,"room_id":R} authorized by the backend
+///   (subscribed.liquid), every accepted one streaming from C:R, a client
+///   message broadcast to C:R unless the backend vetoes it (receive.liquid
+///   returning false) or does not answer in time; with --require-csrf a
+///   connection needs ?authenticity_token=, which the backend verifies.
+///   Server-side broadcasts (channel_send_message): POST /_broadcast to
+///   stream C:R. Counts at GET /_platformos/stats.
+///
 /// With --rpc-url URL the app is an AnyCable RPC backend instead (an
 /// @anycable/serverless-js app, a Rails app with anycable-rails): it
 /// answers POST URL/connect, URL/command and URL/disconnect; only $pubsub
@@ -58,9 +68,10 @@ pub struct Options {
     #[arg(long, env = "CABLE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Where WebSockets are served (Rails' mount path).
-    #[arg(long, default_value = "/cable")]
-    pub path: String,
+    /// Where WebSockets are served (Rails' mount path; default /cable,
+    /// /websocket with --app platformos).
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
 
     /// The application to host.
     #[arg(long, value_enum, default_value_t = AppKind::Pubsub)]
@@ -206,8 +217,9 @@ pub struct Options {
     /// http://127.0.0.1:3000/_anycable: connections, subscriptions, actions
     /// and disconnects go to POST URL/connect, URL/command, URL/disconnect
     /// (an @anycable/serverless-js app, a Rails app with anycable-rails).
-    /// Every channel but $pubsub is the backend's; --app, --token and
-    /// --jwt-secret are not used.
+    /// Every channel but $pubsub is the backend's; --token and --jwt-secret
+    /// are not used, nor --app except --app platformos (the platformOS app
+    /// on this backend).
     #[arg(long, env = "CABLE_RPC_URL", value_name = "URL")]
     pub rpc_url: Option<String>,
 
@@ -239,6 +251,12 @@ pub struct Options {
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub rpc_disconnect_backlog: usize,
 
+    /// platformos app: refuse a connection without a non-empty
+    /// authenticity_token query parameter before asking the backend
+    /// (platformOS' websockets_require_csrf_token).
+    #[arg(long)]
+    pub require_csrf: bool,
+
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log: String,
@@ -253,6 +271,8 @@ pub enum AppKind {
     Circle,
     /// The reference app (`cable-refapp`), with its control endpoints.
     Reference,
+    /// platformOS's WebSockets on the RPC backend (`--rpc-url`).
+    Platformos,
 }
 
 impl Options {
@@ -262,6 +282,16 @@ impl Options {
         let mut options = Self::parse_from(["cable-server"]);
         options.listen = listen;
         options
+    }
+
+    /// The mount path: `--path`, else `/websocket` for the platformOS app
+    /// and `/cable` for the others.
+    pub fn mount_path(&self) -> String {
+        match (&self.path, self.app) {
+            (Some(path), _) => path.clone(),
+            (None, AppKind::Platformos) => crate::platformos::MOUNT_PATH.to_owned(),
+            (None, _) => "/cable".to_owned(),
+        }
     }
 
     /// The write timeout.

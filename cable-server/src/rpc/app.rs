@@ -17,12 +17,14 @@ use cable_proto::{ConnectionId, DisconnectReason, Identity, SubscriptionId};
 
 use super::client::{RpcClient, RpcError, RpcSettings};
 use super::disconnects::{DisconnectCall, DisconnectQueue};
+use super::hooks::{MessageRefusal, NoHooks, RpcHooks};
 use super::protocol::{
     merge_state, same_identifier, CommandRequest, CommandResponse, ConnectRequest, ConnectResponse,
     DisconnectRequest, Env, StateMap, Status, Transmission,
 };
 use crate::app::{
-    AppContext, CableApp, CoreHandle, PubSubApp, RequestInfo, SyncApp, PUBSUB_CHANNEL,
+    AppContext, CableApp, ControlRequest, CoreHandle, HttpResponse, PubSubApp, RequestInfo,
+    SyncApp, PUBSUB_CHANNEL,
 };
 
 /// How much later than the call's own deadline the core's connect
@@ -97,6 +99,8 @@ pub struct RpcApp {
     pubsub: PubSubApp,
     sid_seed: u64,
     sids: AtomicU64,
+    hooks: Arc<dyn RpcHooks>,
+    name: &'static str,
 }
 
 impl std::fmt::Debug for RpcApp {
@@ -119,7 +123,16 @@ impl RpcApp {
             pubsub: PubSubApp::default(),
             sid_seed: crate::random_seed(),
             sids: AtomicU64::new(0),
+            hooks: Arc::new(NoHooks),
+            name: "rpc",
         })
+    }
+
+    /// The same app with `hooks` ([`RpcHooks`]) and `name` (for logs).
+    pub fn with_hooks(mut self, name: &'static str, hooks: Arc<dyn RpcHooks>) -> Self {
+        self.name = name;
+        self.hooks = hooks;
+        self
     }
 
     fn new_sid(&self) -> String {
@@ -174,6 +187,7 @@ impl RpcApp {
                 ))
             })
         };
+        let extra_streams = self.hooks.subscription_streams(&identifier);
         let client = self.client.clone();
         let conns = Arc::clone(&self.conns);
         tokio::spawn(async move {
@@ -233,6 +247,7 @@ impl RpcApp {
                         let accept = answer
                             .streams
                             .iter()
+                            .chain(&extra_streams)
                             .fold(SubscriptionAccept::new(), |a, s| a.stream(s.as_str()));
                         server.accept_subscription(pending, accept, now)
                     } else {
@@ -269,8 +284,10 @@ impl RpcApp {
             })
         };
         let pending = perform.pending;
+        let data = perform.data.clone();
         let client = self.client.clone();
         let conns = Arc::clone(&self.conns);
+        let hooks = Arc::clone(&self.hooks);
         tokio::spawn(async move {
             let Some((sid, request)) = request else {
                 let _ = handle.veto_perform(pending).await;
@@ -286,11 +303,17 @@ impl RpcApp {
                         error = answer.error_msg,
                         "perform: application error: dropped"
                     );
+                    hooks.message_refused(&identifier, MessageRefusal::Failed);
                     None
                 }
                 Ok(answer) => Some(answer),
                 Err(error) => {
                     tracing::warn!(sid, identifier, %error, "perform failed: dropped");
+                    let why = match error {
+                        RpcError::Timeout(_) => MessageRefusal::TimedOut,
+                        _ => MessageRefusal::Failed,
+                    };
+                    hooks.message_refused(&identifier, why);
                     None
                 }
             };
@@ -320,6 +343,13 @@ impl RpcApp {
             }
             for message in effects.messages {
                 outcome = outcome.transmit(message);
+            }
+            if answer.status == Status::Success {
+                for (stream, payload) in hooks.message_broadcasts(&identifier, data.as_str()) {
+                    outcome = outcome.broadcast(stream.as_str(), payload);
+                }
+            } else {
+                hooks.message_refused(&identifier, MessageRefusal::Vetoed);
             }
             if let Some((reason, reconnect)) = effects.disconnect {
                 outcome = outcome.disconnect(reason, reconnect);
@@ -461,7 +491,15 @@ fn log_refused(outcome: Result<(), crate::app::AnswerError>) {
 
 impl CableApp for RpcApp {
     fn name(&self) -> &str {
-        "rpc"
+        self.name
+    }
+
+    fn control(
+        &mut self,
+        _cx: &mut AppContext<'_>,
+        request: &ControlRequest<'_>,
+    ) -> Option<HttpResponse> {
+        self.hooks.control(request)
     }
 
     fn configure(&self, config: &mut Config) {
@@ -480,6 +518,13 @@ impl CableApp for RpcApp {
         pending: PendingConnection,
     ) {
         let connection = pending.connection();
+        if let Err(why) = self.hooks.admit(request) {
+            tracing::info!(why, "connection refused before the backend was asked");
+            if let Err(error) = cx.server.reject_connection(pending, cx.now) {
+                tracing::debug!(%error, "reject refused by the core");
+            }
+            return;
+        }
         let sid = self.new_sid();
         let (url, headers) = self.env_of(request);
         let conn = Conn {

@@ -15,7 +15,9 @@
 //!   the secret;
 //! - [`app`]: [`RpcApp`], the [`CableApp`](crate::CableApp) that turns the
 //!   core's events into calls and answers the core's tokens later;
-//! - [`disconnects`]: the bounded, rate-limited `/disconnect` queue.
+//! - [`disconnects`]: the bounded, rate-limited `/disconnect` queue;
+//! - [`hooks`]: [`RpcHooks`], what an app built on [`RpcApp`] adds (the
+//!   platformOS app: [`crate::platformos`]).
 //!
 //! ## Every request
 //!
@@ -93,7 +95,9 @@
 pub mod app;
 pub mod client;
 pub mod disconnects;
+pub mod hooks;
 pub mod protocol;
 
 pub use app::{RpcApp, RpcAppSettings};
 pub use client::{RpcClient, RpcError, RpcSettings};
+pub use hooks::{MessageRefusal, NoHooks, RpcHooks};

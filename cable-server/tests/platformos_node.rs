@@ -1,0 +1,215 @@
+//! platformOS's WebSockets (`--app platformos`) end to end: a small Node
+//! backend speaking AnyCable's RPC with the doc's liquid partials as
+//! JavaScript (`tests/js/platformos_backend.mjs`), the real
+//! `@rails/actioncable` client used as the doc's `chat.js` uses it
+//! (`tests/js/platformos_client.mjs`: CSRF refused and accepted, authorized
+//! and refused rooms, a vetoed message, a backend slower than the deadline,
+//! ordering under out-of-order answers, the server-side broadcast made here
+//! with `cable_channels::platformos::channel_send_message`), and a load run
+//! (`tests/js/platformos_load.mjs`: 1,000 connections subscribing through a
+//! backend answering in 50 ms, all confirmed, nothing lost).
+//!
+//! Needs `node` and `npm` on PATH (`npm ci` runs first when the packages are
+//! missing); without node the tests fail, unless `CABLE_SKIP_NODE=1`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cable_channels::platformos::{channel_send_message, ConversateMessage};
+use common::CableServer;
+
+const BROADCAST_KEY: &str = "bkey";
+const SLOW_MS: &str = "2500";
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn js_dir() -> Option<PathBuf> {
+    if !have("node") || !have("npm") {
+        if std::env::var("CABLE_SKIP_NODE").as_deref() == Ok("1") {
+            eprintln!("node/npm not found: skipped (CABLE_SKIP_NODE=1)");
+            return None;
+        }
+        panic!("node and npm must be on PATH (or set CABLE_SKIP_NODE=1 to skip this test)");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let installed = ["@rails/actioncable", "ws"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+    if !installed {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm ci");
+        assert!(status.success(), "npm ci failed in {}", dir.display());
+    }
+    Some(dir)
+}
+
+/// The backend process, killed on drop.
+struct Backend {
+    child: Child,
+    port: u16,
+}
+
+impl Backend {
+    fn start(dir: &Path, delay_ms: u64) -> Backend {
+        let mut child = Command::new("node")
+            .arg("platformos_backend.mjs")
+            .current_dir(dir)
+            .env("DELAY_MS", delay_ms.to_string())
+            .env("SLOW_MS", SLOW_MS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run node");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the backend did not start");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Backend { child, port }
+    }
+
+    fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}/_anycable", self.port)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `node script` with `envs` until it exits (at most `limit`); its
+/// stdout is returned when it succeeded.
+fn run_node(dir: &Path, script: &str, envs: &[(&str, String)], limit: Duration) -> String {
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run node");
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{script} did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = reader.join().unwrap();
+    assert!(status.success(), "{script} failed: {status:?}");
+    out
+}
+
+#[test]
+fn platformos_chat_with_the_rails_client() {
+    let Some(dir) = js_dir() else { return };
+    let backend = Backend::start(&dir, 0);
+    let server = CableServer::start(&[
+        "--app",
+        "platformos",
+        "--rpc-url",
+        &backend.rpc_url(),
+        "--require-csrf",
+        "--rpc-timeout-ms",
+        "1000",
+        "--broadcast-key",
+        BROADCAST_KEY,
+    ]);
+    // The doc's channel_send_message(channel_name, room_id, payload), made
+    // by the typed function; the room id as a string reaches the room
+    // subscribed to with the number 12 too.
+    let payload = ConversateMessage::new("from the server", 1u64, "System", "2030-07-01 10:30:00");
+    let broadcast = channel_send_message("conversate", "12", &payload);
+    assert_eq!(broadcast.stream, "conversate:12");
+    run_node(
+        &dir,
+        "platformos_client.mjs",
+        &[
+            ("CABLE_PORT", server.addr.port().to_string()),
+            ("BACKEND_URL", format!("http://127.0.0.1:{}", backend.port)),
+            ("BROADCAST_KEY", BROADCAST_KEY.to_owned()),
+            ("BROADCAST_BODY", broadcast.broadcast_body()),
+            ("SLOW_MS", SLOW_MS.to_owned()),
+        ],
+        Duration::from_secs(120),
+    );
+}
+
+#[test]
+fn platformos_load_1000_subscribes_through_a_50ms_backend() {
+    let Some(dir) = js_dir() else { return };
+    let backend = Backend::start(&dir, 50);
+    let concurrency = std::env::var("CABLE_LOAD_RPC_CONCURRENCY").unwrap_or_else(|_| "28".into());
+    let server = CableServer::start(&[
+        "--app",
+        "platformos",
+        "--rpc-url",
+        &backend.rpc_url(),
+        "--require-csrf",
+        "--rpc-concurrency",
+        &concurrency,
+        "--broadcast-key",
+        BROADCAST_KEY,
+    ]);
+    let n = std::env::var("CABLE_LOAD_CONNECTIONS").unwrap_or_else(|_| "1000".into());
+    let out = run_node(
+        &dir,
+        "platformos_load.mjs",
+        &[
+            ("CABLE_PORT", server.addr.port().to_string()),
+            ("BROADCAST_KEY", BROADCAST_KEY.to_owned()),
+            ("N", n.clone()),
+        ],
+        Duration::from_secs(60),
+    );
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let n: u64 = n.parse().unwrap();
+    assert_eq!(report["confirmed"], n, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["received"], n, "{report}");
+    eprintln!("platformos load (--rpc-concurrency {concurrency}): {report}");
+}
