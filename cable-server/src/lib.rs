@@ -107,6 +107,12 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
         return Err(AppError::PlatformosNeedsRpcUrl);
     }
     if let Some(url) = &options.rpc_url {
+        if !options.tokens.is_empty() || options.jwt_secret.is_some() {
+            return Err(AppError::RpcWithCredentials);
+        }
+        if matches!(options.app, AppKind::Circle | AppKind::Reference) {
+            return Err(AppError::RpcWithApp);
+        }
         let settings = rpc::RpcAppSettings {
             rpc: rpc::RpcSettings {
                 url: url.clone(),
@@ -154,6 +160,17 @@ pub enum AppError {
     /// `--app circle` without `--jwt-secret` or `--token`.
     #[error("--app circle needs member tokens: --jwt-secret SECRET (or --token)")]
     CircleNeedsCredentials,
+    /// `--rpc-url` with `--token` or `--jwt-secret`: the backend
+    /// authenticates connections.
+    #[error(
+        "--rpc-url: the backend authenticates connections; --token and --jwt-secret do not apply"
+    )]
+    RpcWithCredentials,
+    /// `--rpc-url` with `--app circle` or `--app reference`.
+    #[error(
+        "--rpc-url serves the backend's channels: use it with the default app or --app platformos"
+    )]
+    RpcWithApp,
     /// `--jwt-secret ""`.
     #[error("--jwt-secret: {0}")]
     Secret(#[from] EmptySecret),

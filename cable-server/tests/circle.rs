@@ -134,3 +134,26 @@ fn mint_token_prints_a_token_the_server_accepts() {
     let left = verified.expires_at_unix.unwrap() as i64 - now.as_secs() as i64;
     assert!((3590..=3600).contains(&left), "{left}");
 }
+
+#[test]
+fn options_that_cannot_work_together_are_startup_errors() {
+    use cable_server::{build_app, AppError, AppKind, Options};
+    let base = || Options::with_listen("127.0.0.1:0".parse().unwrap());
+    let mut rpc_and_jwt = base();
+    rpc_and_jwt.rpc_url = Some("http://127.0.0.1:9/_anycable".into());
+    rpc_and_jwt.jwt_secret = Some(SECRET.into());
+    assert!(matches!(
+        build_app(&rpc_and_jwt),
+        Err(AppError::RpcWithCredentials)
+    ));
+    let mut rpc_and_circle = base();
+    rpc_and_circle.rpc_url = Some("http://127.0.0.1:9/_anycable".into());
+    rpc_and_circle.app = AppKind::Circle;
+    assert!(matches!(
+        build_app(&rpc_and_circle),
+        Err(AppError::RpcWithApp)
+    ));
+    let mut empty_secret = base();
+    empty_secret.jwt_secret = Some(String::new());
+    assert!(matches!(build_app(&empty_secret), Err(AppError::Secret(_))));
+}
