@@ -187,9 +187,65 @@ fn fan_out(c: &mut Criterion) {
                     })
                 },
             );
+            let (mut server, now) = dialect_room(n);
+            group.bench_with_input(
+                BenchmarkId::new("core_mixed_three_dialects", n),
+                &n,
+                |b, &n| {
+                    b.iter(|| {
+                        let delivery = server.broadcast("room", black_box(payload), now);
+                        debug_assert_eq!((delivery.recipients, delivery.encoded), (n, 3));
+                        while let Some(t) = server.poll_transmit() {
+                            black_box(t);
+                        }
+                    })
+                },
+            );
         }
     }
     group.finish();
+}
+
+/// A room of `n` members across three dialects: Action Cable subscriptions,
+/// BuddyBoss connections that joined thread "room" through the dialect, and
+/// a third dialect's raw-string envelope.
+fn dialect_room(n: usize) -> (Server, Instant) {
+    use cable_proto::dialect::BuddyBoss;
+    let (mut server, now) = mixed_room(0);
+    let bb = BuddyBoss::new(Protocol::Custom(7));
+    for i in 0..n {
+        match i % 3 {
+            0 => {
+                let conn = connect(&mut server, now, "u");
+                subscribe(
+                    &mut server,
+                    now,
+                    conn,
+                    r#"{"channel":"ChatChannel","room":"lobby"}"#,
+                    "room",
+                );
+            }
+            1 => {
+                let conn = connect_as(&mut server, now, Protocol::Custom(7), Identity::new("u"));
+                bb.handle(
+                    &mut server,
+                    conn,
+                    br#"{"type":"join_thread","threadId":"room"}"#,
+                    false,
+                    None,
+                    now,
+                )
+                .unwrap();
+            }
+            _ => {
+                let conn = connect_as(&mut server, now, Protocol::Custom(2), Identity::new("u"));
+                let envelope = Envelope::new(r#"["room","#, "]", StreamMode::RawString);
+                server.join(conn, "room", envelope, now).unwrap();
+            }
+        }
+    }
+    while server.poll_event().is_some() {}
+    (server, now)
 }
 
 /// A room of `n` members, a third each: Action Cable subscriptions of one

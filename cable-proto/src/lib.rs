@@ -40,6 +40,7 @@
 //! ```
 
 pub mod command;
+pub mod dialect;
 mod error;
 pub mod frame;
 pub mod handshake;

@@ -158,6 +158,66 @@ fn allocations_per_broadcast_to_a_mixed_room_do_not_grow_with_recipients() {
     assert_eq!(steady, [8, 8]);
 }
 
+/// A room of `n` members across three dialects: Action Cable subscriptions,
+/// BuddyBoss connections in thread "room" (through the dialect), and a third
+/// dialect's raw-string envelope.
+fn host_with_dialect_room(n: usize) -> Host {
+    use cable_proto::dialect::{BuddyBoss, Dialect};
+    use cable_proto::server::{Envelope, Protocol};
+    use cable_proto::StreamMode;
+    let bb = BuddyBoss::new(Protocol::Custom(7));
+    let mut host = Host::new();
+    for i in 0..n {
+        match i % 3 {
+            0 => {
+                let conn = host.connect("u");
+                host.subscribe(conn, CHAT, &["room"]);
+            }
+            1 => {
+                let conn = host.connect_custom(7, "u");
+                let now = host.now;
+                bb.handle(
+                    &mut host.server,
+                    conn,
+                    br#"{"type":"join_thread","threadId":"room"}"#,
+                    false,
+                    None,
+                    now,
+                )
+                .unwrap();
+                assert!(bb.envelope("room").typed_verbatim());
+            }
+            _ => {
+                let conn = host.connect_custom(2, "u");
+                let envelope = Envelope::new(r#"["room","#, "]", StreamMode::RawString);
+                host.server.join(conn, "room", envelope, host.now).unwrap();
+            }
+        }
+    }
+    host.events();
+    host
+}
+
+#[test]
+fn allocations_per_broadcast_to_a_room_of_three_dialects_do_not_grow_with_recipients() {
+    for payload in [r#"{"text":"hi"}"#, r#"{"type":"message","message":"hi"}"#] {
+        let mut steady = Vec::new();
+        for n in [99, 9_999] {
+            let mut host = host_with_dialect_room(n);
+            host.server.broadcast("room", payload, host.now);
+            assert_eq!(host.all_frames().len(), n);
+            let (allocs, _, delivery) =
+                measure(|| host.server.broadcast("room", payload, host.now));
+            assert_eq!((delivery.recipients, delivery.encoded), (n, 3));
+            assert_eq!(host.all_frames().len(), n);
+            steady.push(allocs);
+        }
+        println!("allocations for {payload} to a room of three dialects, 99 and 9999 members: {steady:?}");
+        assert_eq!(steady[0], steady[1], "{payload}");
+        assert!(steady[0] <= 10, "{steady:?}");
+    }
+}
+
 #[test]
 fn allocations_per_broadcast_grow_with_identifiers_only() {
     let mut host = host_with_subscribers(100, true);

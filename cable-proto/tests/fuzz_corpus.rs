@@ -1,7 +1,7 @@
 //! The committed fuzz corpus of cable-proto's targets, replayed by the
 //! ordinary `cargo test`: `fuzz/corpus/<target>/` and
-//! `fuzz/regressions/<target>/` for `command_parser`, `server_ops`, `hub` and
-//! `timers`.
+//! `fuzz/regressions/<target>/` for `command_parser`, `server_ops`, `hub`,
+//! `timers` and `dialect`.
 //!
 //! The targets' modules are compiled here straight from `fuzz/src/` (they use
 //! only `std`, `cable_proto`, `bytes`, `serde` and `serde_json`), so every
@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../fuzz/src/command_parser.rs"]
 mod command_parser;
+#[path = "../../fuzz/src/dialect.rs"]
+mod dialect;
 #[path = "../../fuzz/src/frames.rs"]
 mod frames;
 #[path = "../../fuzz/src/harness/mod.rs"]
@@ -78,4 +80,9 @@ fn hub_corpus() {
 #[test]
 fn timers_corpus() {
     assert!(replay("timers", timers::run) > 0);
+}
+
+#[test]
+fn dialect_corpus() {
+    assert!(replay("dialect", dialect::run) > 0);
 }

@@ -12,16 +12,18 @@
 //! | `hub` | `cable_proto::server::Server`'s fan-out against a naive model | [`hub`] on [`harness`] |
 //! | `transcript` | `cable_fixtures::Transcript::parse`, writer, replay | [`transcript`] |
 //! | `reference_app` | `cable_refapp::ReferenceApp` on the core | [`reference_app`] |
+//! | `dialect` | `cable_proto::dialect::BuddyBoss`'s parser and a hub mixed across three dialects, against a model | [`dialect`] |
 //! | `timers` | `cable_proto::server::Server`'s deadlines and decisions under arbitrary time | [`timers`] |
 //! | `channels_decode` | `cable_channels::fuzz_decode_all` | (in cable-channels) |
 //!
 //! The modules of cable-proto's targets ([`input`], [`frames`], [`wire`],
-//! [`harness`], [`command_parser`], [`server_ops`], [`hub`], [`timers`]) use
+//! [`harness`], [`command_parser`], [`server_ops`], [`hub`], [`timers`], [`dialect`]) use
 //! nothing but `std`, `cable_proto`, `bytes`, `serde` and `serde_json`:
 //! `cable-proto/tests/fuzz_corpus.rs` compiles them too, so the root
 //! workspace's `cargo test` replays their corpora.
 
 pub mod command_parser;
+pub mod dialect;
 pub mod frames;
 pub mod harness;
 pub mod hub;

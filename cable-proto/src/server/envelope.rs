@@ -26,6 +26,7 @@ pub struct Envelope {
     prefix: Bytes,
     suffix: Bytes,
     mode: StreamMode,
+    typed_verbatim: bool,
 }
 
 impl Envelope {
@@ -35,7 +36,26 @@ impl Envelope {
             prefix: prefix.into(),
             suffix: suffix.into(),
             mode,
+            typed_verbatim: false,
         }
+    }
+
+    /// An envelope of a dialect whose frames are JSON objects tagged by
+    /// `type` (BuddyBoss): a broadcast whose payload is itself such an
+    /// object goes out verbatim, as the dialect's own frame; any other
+    /// payload is wrapped in `prefix` and `suffix`. The hub decides once
+    /// per broadcast, so the group's frame is still built once.
+    pub fn typed_or_wrapped(prefix: impl Into<Bytes>, suffix: impl Into<Bytes>) -> Self {
+        Self {
+            typed_verbatim: true,
+            ..Self::new(prefix, suffix, StreamMode::Json)
+        }
+    }
+
+    /// Whether a payload that is a JSON object with a `type` member goes
+    /// out verbatim ([`typed_or_wrapped`](Self::typed_or_wrapped)).
+    pub fn typed_verbatim(&self) -> bool {
+        self.typed_verbatim
     }
 
     /// The payload as it is: the broadcast is the whole frame.
@@ -74,4 +94,15 @@ impl Envelope {
         write_rails_string(&mut literal, text);
         self.encode(&literal)
     }
+}
+
+/// Whether `payload` (valid JSON) is an object with a `type` member.
+pub(super) fn is_typed_object(payload: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[serde(rename = "type")]
+        tag: Option<serde::de::IgnoredAny>,
+    }
+    payload.trim_start().starts_with('{')
+        && serde_json::from_str::<Typed>(payload).is_ok_and(|t| t.tag.is_some())
 }

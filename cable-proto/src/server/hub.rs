@@ -12,7 +12,7 @@ use crate::frame;
 use crate::json::{validate, write_rails_string};
 use crate::types::{ConnectionId, StreamMode, StreamName};
 
-use super::envelope::Envelope;
+use super::envelope::{is_typed_object, Envelope};
 use super::events::Event;
 use super::outbox::push_counted;
 use super::records::{
@@ -512,6 +512,7 @@ impl Server {
         transmits.reserve(recipients);
         let mut json_valid: Option<bool> = None;
         let mut raw_literal: Option<Vec<u8>> = None;
+        let mut typed: Option<bool> = None;
         for &group in &entry.groups {
             let Some(g) = groups.get(group) else {
                 continue;
@@ -548,7 +549,14 @@ impl Server {
                     let Some(e) = envelopes.get(e) else {
                         continue;
                     };
-                    e.envelope.encode(message)
+                    if mode == StreamMode::Json
+                        && e.envelope.typed_verbatim()
+                        && *typed.get_or_insert_with(|| is_typed_object(payload))
+                    {
+                        Bytes::copy_from_slice(message)
+                    } else {
+                        e.envelope.encode(message)
+                    }
                 }
             };
             if built.len() > limit {

@@ -200,4 +200,32 @@ impl Server {
         self.flush_overflow();
         reached
     }
+
+    /// [`send_frame_to_identity`](Self::send_frame_to_identity), to the
+    /// connections of `identity` that speak `protocol` only (a dialect's
+    /// frame to a user of one namespace shared by several protocols).
+    pub fn send_frame_to_identity_as(
+        &mut self,
+        identity: &str,
+        protocol: super::Protocol,
+        frame: &JsonText,
+        now: std::time::Instant,
+    ) -> usize {
+        self.advance(now);
+        let conns = self.connections_of(identity);
+        let bytes = Bytes::copy_from_slice(frame.as_bytes());
+        let mut reached = 0;
+        for index in conns {
+            if self
+                .conns
+                .get(index)
+                .is_some_and(|c| c.state == ConnState::Open && c.protocol == protocol)
+                && self.push(index, bytes.clone())
+            {
+                reached += 1;
+            }
+        }
+        self.flush_overflow();
+        reached
+    }
 }
