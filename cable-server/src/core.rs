@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cable_proto::server::{Event, Frame, Server, Transmit};
+use cable_proto::server::{Event, Frame, Protocol, Server, Transmit};
 use cable_proto::{CommandError, ConnectionId, DisconnectReason, HandshakeRequest, StreamName};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -42,6 +42,8 @@ pub(crate) struct OpenRequest {
     pub(crate) origin: Option<String>,
     pub(crate) secure: bool,
     pub(crate) protocols: Vec<String>,
+    /// What the path speaks.
+    pub(crate) at: crate::mounts::PathProtocols,
     pub(crate) info: RequestInfo,
 }
 
@@ -140,6 +142,8 @@ pub(crate) struct Core {
     shutdown_deadline: Option<Instant>,
     /// Given to the app, to answer decisions from other tasks.
     handle: CoreHandle,
+    /// The plain protocols' dialects (BuddyBoss).
+    dialects: crate::mounts::Dialects,
     /// Connections whose last frames may be held for a pending decision:
     /// their readers' windows are settled after every drain.
     holding: Vec<ConnectionId>,
@@ -154,6 +158,7 @@ impl Core {
         app: Box<dyn CableApp>,
         upstream: Option<mpsc::UnboundedSender<Upstream>>,
         handle: CoreHandle,
+        dialects: crate::mounts::Dialects,
         invalid_frames_per_sec: u32,
         refusals: Arc<RefusalLog>,
     ) -> Self {
@@ -173,6 +178,7 @@ impl Core {
             last_text: None,
             shutdown_deadline: None,
             handle,
+            dialects,
             holding: Vec::new(),
             invalid_frames_per_sec,
             refusals,
@@ -317,13 +323,28 @@ impl Core {
             return OpenReply::Unavailable;
         }
         let protocols: Vec<&str> = request.protocols.iter().map(String::as_str).collect();
+        let protocol = request
+            .at
+            .choose(&request.protocols, &self.server.config().protocols);
+        // A plain protocol's client without an Origin is not a browser: it
+        // is taken as same-origin (see `mounts`).
+        let same_origin = match (&request.origin, protocol) {
+            (None, Protocol::Custom(_)) => {
+                let scheme = if request.secure { "https" } else { "http" };
+                Some(format!(
+                    "{scheme}://{}",
+                    request.host.as_deref().unwrap_or_default()
+                ))
+            }
+            _ => None,
+        };
         let handshake = HandshakeRequest {
             host: request.host.as_deref(),
-            origin: request.origin.as_deref(),
+            origin: request.origin.as_deref().or(same_origin.as_deref()),
             secure: request.secure,
             protocols: &protocols,
         };
-        let incoming = match self.server.handle_open(&handshake, now) {
+        let incoming = match self.server.handle_open_as(&handshake, protocol, now) {
             Ok(incoming) => incoming,
             Err(refusal) => {
                 if request.origin.is_none() {
@@ -357,12 +378,17 @@ impl Core {
             in_holding: false,
             invalid: InvalidFrameBudget::new(self.invalid_frames_per_sec),
         });
-        let mut cx = AppContext {
-            server: &mut self.server,
-            now,
-            handle: &self.handle,
-        };
-        self.app.connect(&mut cx, &request.info, incoming.pending);
+        if protocol.is_action_cable() {
+            let mut cx = AppContext {
+                server: &mut self.server,
+                now,
+                handle: &self.handle,
+            };
+            self.app.connect(&mut cx, &request.info, incoming.pending);
+        } else {
+            self.dialects
+                .accept(&mut self.server, incoming.pending, connection, now);
+        }
         OpenReply::Accepted {
             connection,
             subprotocol: incoming.subprotocol,
@@ -435,6 +461,16 @@ impl Core {
             }
             while let Some(event) = self.server.poll_event() {
                 progressed = true;
+                if let Event::Received {
+                    connection,
+                    frame,
+                    binary,
+                } = &event
+                {
+                    self.dialects
+                        .received(&mut self.server, *connection, frame, *binary, now);
+                    continue;
+                }
                 self.observe(&event, now);
                 let mut cx = AppContext {
                     server: &mut self.server,

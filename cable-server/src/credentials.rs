@@ -125,6 +125,18 @@ impl Credentials {
         unix_now: Duration,
     ) -> Result<Verified, CredentialError> {
         let token = request.token().ok_or(CredentialError::Missing)?;
+        self.verify_token(&token, unix_now)
+    }
+
+    /// Verifies one token (a static `--token`, or a JWT signed with
+    /// `--jwt-secret`) at `unix_now`: the check of a dialect's per-message
+    /// token (BuddyBoss' `send_message`).
+    pub fn verify_token(
+        &self,
+        token: &str,
+        unix_now: Duration,
+    ) -> Result<Verified, CredentialError> {
+        let token = token.to_owned();
         if self.tokens.contains(&token) {
             return Ok(Verified {
                 identity: Identity::new(token),

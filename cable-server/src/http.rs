@@ -33,7 +33,7 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 /// What every request handler shares.
 pub(crate) struct Shared {
     pub(crate) core: mpsc::Sender<CoreInput>,
-    pub(crate) mount_path: String,
+    pub(crate) mounts: crate::mounts::MountTable,
     pub(crate) health_path: String,
     pub(crate) broadcast_key: Option<String>,
     pub(crate) publisher: Option<Publisher>,
@@ -117,8 +117,8 @@ fn unavailable_closing() -> Response<Full<Bytes>> {
 /// Routes one request.
 pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> HttpResult {
     let path = request.uri().path();
-    if path == shared.mount_path {
-        return Ok(websocket(request, &shared).await);
+    if let Some(at) = shared.mounts.at(path) {
+        return Ok(websocket(request, &shared, at).await);
     }
     if path == shared.health_path && matches!(*request.method(), Method::GET | Method::HEAD) {
         return Ok(respond(200, "text/plain", "ok"));
@@ -143,7 +143,11 @@ fn has_token(request: &Request<Incoming>, name: header::HeaderName, token: &str)
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn websocket(
+    mut request: Request<Incoming>,
+    shared: &Shared,
+    at: crate::mounts::PathProtocols,
+) -> Response<Full<Bytes>> {
     // Rails answers anything that is not a WebSocket upgrade on the mount
     // path with 404 "Page not found".
     let is_upgrade = request.method() == Method::GET
@@ -190,6 +194,7 @@ async fn websocket(mut request: Request<Incoming>, shared: &Shared) -> Response<
         origin: header_str(&request, header::ORIGIN).map(str::to_owned),
         secure,
         protocols,
+        at,
         info: RequestInfo {
             path_and_query: request.uri().path_and_query().map_or_else(
                 || request.uri().path().to_owned(),

@@ -66,6 +66,7 @@ pub mod credentials;
 mod flow;
 mod http;
 mod invalid_frames;
+pub mod mounts;
 pub mod options;
 pub mod platformos;
 pub mod redis_bridge;
@@ -89,6 +90,7 @@ pub use app::{
 };
 pub use circle::{CircleApp, RoomDirectory, RoomsFile, RoomsFileError};
 pub use credentials::{CredentialError, Credentials, EmptySecret, Verified};
+pub use mounts::{Mount, MountError, MountProtocol, MountTable};
 pub use options::{AppKind, ConnectionCap, Options};
 
 use crate::admission::{AdmissionLimits, ConnectionSlots, PendingHandshakes};
@@ -269,6 +271,13 @@ pub async fn serve_app(
 ) -> std::io::Result<()> {
     let config = build_config(&options, app.as_ref());
     let limits = config.limits.clone();
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+    let mounts = options
+        .mount_table()
+        .map_err(|e| invalid(format!("--mount: {e}")))?;
+    let dialects = mounts::Dialects::new(
+        credentials_of(&options).map_err(|e| invalid(format!("--jwt-secret: {e}")))?,
+    );
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
 
     let mut publisher = None;
@@ -295,7 +304,7 @@ pub async fn serve_app(
 
     tracing::info!(
         app = app.name(),
-        path = options.mount_path(),
+        mounts = mounts.describe(),
         redis = options.redis_url.is_some(),
         "cable-server ready"
     );
@@ -309,6 +318,7 @@ pub async fn serve_app(
         app,
         upstream,
         handle,
+        dialects,
         options.max_invalid_frames_per_sec,
         Arc::clone(&refusals),
     );
@@ -317,7 +327,7 @@ pub async fn serve_app(
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {
         core: core_tx.clone(),
-        mount_path: options.mount_path(),
+        mounts,
         health_path: options.health_path.clone(),
         broadcast_key: options.broadcast_key.clone(),
         publisher,

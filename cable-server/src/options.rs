@@ -73,6 +73,15 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
 
+    /// Serve PROTOCOL at PATH (repeatable): actioncable, buddyboss (jac is
+    /// reserved). One path may carry Action Cable and one plain protocol:
+    /// clients offering actioncable-v1-json get Action Cable, the others the
+    /// plain protocol. Without an actioncable mount, Action Cable is served
+    /// at --path (default /cable). Example: --mount /=buddyboss --mount
+    /// /cable=actioncable.
+    #[arg(long = "mount", value_name = "PATH=PROTOCOL")]
+    pub mounts: Vec<crate::mounts::Mount>,
+
     /// The application to host.
     #[arg(long, value_enum, default_value_t = AppKind::Pubsub)]
     pub app: AppKind,
@@ -284,8 +293,14 @@ impl Options {
         options
     }
 
-    /// The mount path: `--path`, else `/websocket` for the platformOS app
-    /// and `/cable` for the others.
+    /// Every mount: `--mount`s, plus Action Cable at
+    /// [`mount_path`](Self::mount_path) when none is Action Cable.
+    pub fn mount_table(&self) -> Result<crate::mounts::MountTable, crate::mounts::MountError> {
+        crate::mounts::MountTable::resolve(&self.mounts, &self.mount_path())
+    }
+
+    /// The Action Cable mount path: `--path`, else `/websocket` for the
+    /// platformOS app and `/cable` for the others.
     pub fn mount_path(&self) -> String {
         match (&self.path, self.app) {
             (Some(path), _) => path.clone(),
