@@ -141,10 +141,7 @@ impl MountTable {
             match mount.protocol {
                 MountProtocol::ActionCable if at.action_cable => return Err(conflict()),
                 MountProtocol::ActionCable => at.action_cable = true,
-                plain if at.plain.is_some() => {
-                    let _ = plain;
-                    return Err(conflict());
-                }
+                _ if at.plain.is_some() => return Err(conflict()),
                 plain => at.plain = Some(plain),
             }
         }
@@ -260,7 +257,7 @@ mod tests {
         ));
         let table = MountTable::resolve(&[bb.clone(), ac.clone()], "/cable").unwrap();
         assert_eq!(table.describe(), "/=buddyboss,/cable=actioncable");
-        let table = MountTable::resolve(&[bb.clone()], "/cable").unwrap();
+        let table = MountTable::resolve(std::slice::from_ref(&bb), "/cable").unwrap();
         assert_eq!(table.describe(), "/=buddyboss,/cable=actioncable");
         let shared = MountTable::resolve(
             &[
