@@ -12,6 +12,22 @@
 //! types `message` and keeps everything else in `extra`. The server's broadcast of
 //! `typing` carries `typing` (the client reads `data.typing`), hence
 //! [`Typing::typing`]. Optional fields are omitted when `None`.
+//!
+//! What cable's own server sends (`cable_proto::dialect::buddyboss`, tested to decode
+//! as these types), where the doc leaves it open:
+//!
+//! - a thread message: `{"type":"message","message":M,"threadId":T,"senderId":S}` (and
+//!   `recipientId` when the sender gave one) to every other member of the thread; a
+//!   message without `threadId`: `{"type":"message","message":M,"recipientId":R,"senderId":S}`
+//!   to every connection of `R`; `senderId` is the sender's `userId` as a string, `null`
+//!   before its `user_connected`;
+//! - [`Typing`] relayed as `{"type":"typing","threadId":T,"userId":U,"typing":true}`;
+//! - [`UserConnected`] relayed as sent (`userId` in its JSON form) to every other client;
+//! - `call_initiated`, [`Offer`], [`Answer`], [`IceCandidate`]: the frame as sent, to
+//!   `recipientId`'s connections only;
+//! - [`SendMessage::token`]: required when the server has a verifier; [`ErrorMessage`]
+//!   says what was wrong (`send_message: invalid token`, `join_thread: missing
+//!   "threadId"`, `unknown type "x"`, `invalid JSON: ...`).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
