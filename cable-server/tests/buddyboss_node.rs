@@ -54,3 +54,77 @@ fn buddyboss_clients_as_the_doc_shows_them() {
     };
     assert!(status.success(), "the BuddyBoss clients failed: {status:?}");
 }
+
+/// One path carrying Action Cable and BuddyBoss: a client offering
+/// `actioncable-v1-json` gets Action Cable (welcome), one offering no
+/// subprotocol gets BuddyBoss (no welcome; its frames parsed as BuddyBoss'),
+/// and a broadcast to one stream reaches both in their own frames.
+#[tokio::test]
+async fn one_path_serves_action_cable_and_buddyboss_by_subprotocol() {
+    use common::{connect, next_frame, send};
+    use futures_util::SinkExt;
+    use serde_json::json;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = CableServer::start(&[
+        "--mount",
+        "/ws=actioncable",
+        "--mount",
+        "/ws=buddyboss",
+        "--allow-any-origin",
+    ]);
+    let url = format!("ws://{}/ws", server.addr);
+    let (mut cable, protocol) = connect(&url, None, Some("actioncable-v1-json"))
+        .await
+        .expect("upgrade with the Action Cable subprotocol");
+    assert_eq!(protocol.as_deref(), Some("actioncable-v1-json"));
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"type": "welcome"}))
+    );
+    let identifier = json!({"channel": "$pubsub", "stream_name": "room-9"}).to_string();
+    send(
+        &mut cable,
+        json!({"command": "subscribe", "identifier": identifier}),
+    )
+    .await;
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"identifier": identifier, "type": "confirm_subscription"}))
+    );
+
+    let (mut plain, protocol) = connect(&url, None, None)
+        .await
+        .expect("upgrade without a subprotocol");
+    assert_eq!(protocol, None);
+    // BuddyBoss speaks first: an unknown type gets BuddyBoss' error reply.
+    plain
+        .send(Message::text(r#"{"type":"nope"}"#))
+        .await
+        .unwrap();
+    let error = next_frame(&mut plain).await.expect("an error reply");
+    assert_eq!(error["type"], "error", "{error}");
+    plain
+        .send(Message::text(
+            r#"{"type":"join_thread","threadId":"room-9"}"#,
+        ))
+        .await
+        .unwrap();
+    // The join is handled before the broadcast: its frames are in order.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = common::post_broadcast(
+        server.addr,
+        None,
+        &json!({"stream": "room-9", "data": {"text": "to both"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        common::next_message(&mut cable).await,
+        Some(json!({"identifier": identifier, "message": {"text": "to both"}}))
+    );
+    assert_eq!(
+        next_frame(&mut plain).await,
+        Some(json!({"type": "message", "threadId": "room-9", "message": {"text": "to both"}}))
+    );
+}
