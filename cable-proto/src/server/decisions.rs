@@ -82,11 +82,14 @@ impl PendingPerform {
 /// use std::time::{Duration, Instant};
 /// use cable_proto::server::ConnectionAccept;
 /// use cable_proto::{Identity, JsonText};
-/// let now = Instant::now();
-/// let accept = ConnectionAccept::new(Identity::new("alice"))
-///     .expires_at(now + Duration::from_secs(3600))
-///     .welcome_field("sid", JsonText::string("s-123"));
-/// # let _ = accept;
+///
+/// /// Alice, whose token is valid for an hour from `now` (the host's clock).
+/// fn alice(now: Instant) -> ConnectionAccept {
+///     ConnectionAccept::new(Identity::new("alice"))
+///         .expires_at(now + Duration::from_secs(3600))
+///         .welcome_field("sid", JsonText::string("s-123"))
+/// }
+/// # let _ = alice;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConnectionAccept {
