@@ -8,13 +8,9 @@
 // Exits 0 when every step passed.
 
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
-import WebSocket from "ws";
-
-const require = createRequire(import.meta.url);
-// The package's `main` is a UMD build that Node can require.
-const ActionCable = require("@rails/actioncable");
+import { ActionCable, sendOrigin } from "./rails_client_in_node.mjs";
+import { assertEqual, counts, log, sleep, step, track, waitFor } from "./steps.mjs";
 
 const BIN = process.env.CABLE_SERVER_BIN;
 if (!BIN) {
@@ -22,88 +18,11 @@ if (!BIN) {
   process.exit(2);
 }
 
-// What a browser page gives the client and Node lacks.
-globalThis.document ??= {
-  visibilityState: "visible",
-  addEventListener() {},
-  removeEventListener() {},
-};
-globalThis.addEventListener ??= () => {};
-globalThis.removeEventListener ??= () => {};
-
 let port = 0;
 const opened = []; // every socket the client library opened, by URL
 
-// A browser sends Origin; `ws` does not unless told. Same origin as Host.
-class BrowserLikeWebSocket extends WebSocket {
-  constructor(url, protocols) {
-    super(url, protocols, { origin: `http://127.0.0.1:${port}` });
-    opened.push(url);
-  }
-}
-ActionCable.adapters.WebSocket = BrowserLikeWebSocket;
-if (process.env.CABLE_E2E_DEBUG) ActionCable.logger.enabled = true;
-
-// ------------------------------------------------------------------ helpers
-
-let passed = 0;
-let failed = 0;
-const log = (...args) => console.log(`[${(performance.now() / 1000).toFixed(2)}s]`, ...args);
-
-function waitFor(what, predicate, timeoutMs = 10000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const timer = setInterval(() => {
-      let value;
-      try {
-        value = predicate();
-      } catch (e) {
-        clearInterval(timer);
-        reject(e);
-        return;
-      }
-      if (value) {
-        clearInterval(timer);
-        resolve(value);
-      } else if (Date.now() - started > timeoutMs) {
-        clearInterval(timer);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 10);
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-async function step(name, body) {
-  try {
-    await body();
-    passed++;
-    log(`PASS ${name}`);
-  } catch (error) {
-    failed++;
-    log(`FAIL ${name}: ${error.stack || error}`);
-    throw error;
-  }
-}
-
-// A subscription that records what it is told.
-function track(consumer, params) {
-  const seen = { connected: [], received: [], rejected: 0, disconnected: [] };
-  const subscription = consumer.subscriptions.create(params, {
-    connected(info) { seen.connected.push(info); },
-    received(data) { seen.received.push(data); },
-    rejected() { seen.rejected++; },
-    disconnected(info) { seen.disconnected.push(info); },
-  });
-  return { subscription, seen };
-}
+// Same origin as Host.
+sendOrigin(() => `http://127.0.0.1:${port}`, (url) => opened.push(url));
 
 // ------------------------------------------------------------------ the server
 
@@ -251,8 +170,8 @@ const watchdog = setTimeout(() => {
 try {
   await main();
 } catch (error) {
-  if (!failed) {
-    failed++;
+  if (!counts.failed) {
+    counts.failed++;
     log(`FAIL: ${error.stack || error}`);
   }
 } finally {
@@ -260,6 +179,6 @@ try {
   if (server && server.exitCode === null) {
     await stopServer();
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`${counts.passed} passed, ${counts.failed} failed`);
+  process.exit(counts.failed ? 1 : 0);
 }

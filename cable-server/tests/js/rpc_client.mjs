@@ -6,11 +6,9 @@
 //
 // cable-server runs with --rpc-timeout-ms 1500. Exits 0 when every step passed.
 
-import { createRequire } from "node:module";
 import WebSocket from "ws";
-
-const require = createRequire(import.meta.url);
-const ActionCable = require("@rails/actioncable");
+import { ActionCable, sendOrigin } from "./rails_client_in_node.mjs";
+import { assert, assertEqual, counts, log, sleep, step, track, waitFor } from "./steps.mjs";
 
 const PORT = Number(process.env.CABLE_PORT);
 const BACKEND = process.env.BACKEND_URL;
@@ -21,83 +19,8 @@ if (!PORT || !BACKEND) {
   process.exit(2);
 }
 
-globalThis.document ??= {
-  visibilityState: "visible",
-  addEventListener() {},
-  removeEventListener() {},
-};
-globalThis.addEventListener ??= () => {};
-globalThis.removeEventListener ??= () => {};
-
 const ORIGIN = `http://127.0.0.1:${PORT}`;
-class BrowserLikeWebSocket extends WebSocket {
-  constructor(url, protocols) {
-    super(url, protocols, { origin: ORIGIN });
-  }
-}
-ActionCable.adapters.WebSocket = BrowserLikeWebSocket;
-if (process.env.CABLE_E2E_DEBUG) ActionCable.logger.enabled = true;
-
-let passed = 0;
-let failed = 0;
-const log = (...args) => console.log(`[${(performance.now() / 1000).toFixed(2)}s]`, ...args);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function waitFor(what, predicate, timeoutMs = 10000) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const timer = setInterval(() => {
-      let value;
-      try {
-        value = predicate();
-      } catch (e) {
-        clearInterval(timer);
-        reject(e);
-        return;
-      }
-      if (value) {
-        clearInterval(timer);
-        resolve(value);
-      } else if (Date.now() - started > timeoutMs) {
-        clearInterval(timer);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 10);
-  });
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
-}
-
-function assert(condition, what) {
-  if (!condition) throw new Error(what);
-}
-
-async function step(name, body) {
-  try {
-    await body();
-    passed++;
-    log(`PASS ${name}`);
-  } catch (error) {
-    failed++;
-    log(`FAIL ${name}: ${error.stack || error}`);
-    throw error;
-  }
-}
-
-function track(consumer, params) {
-  const seen = { connected: [], received: [], rejected: 0, disconnected: [] };
-  const subscription = consumer.subscriptions.create(params, {
-    connected(info) { seen.connected.push(info); },
-    received(data) { seen.received.push(data); },
-    rejected() { seen.rejected++; },
-    disconnected(info) { seen.disconnected.push(info); },
-  });
-  return { subscription, seen };
-}
+sendOrigin(() => ORIGIN);
 
 async function backendLog() {
   const response = await fetch(`${BACKEND}/_test/log`);
@@ -291,12 +214,12 @@ const watchdog = setTimeout(() => {
 try {
   await main();
 } catch (error) {
-  if (!failed) {
-    failed++;
+  if (!counts.failed) {
+    counts.failed++;
     log(`FAIL: ${error.stack || error}`);
   }
 } finally {
   clearTimeout(watchdog);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`${counts.passed} passed, ${counts.failed} failed`);
+  process.exit(counts.failed ? 1 : 0);
 }
