@@ -8,23 +8,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::CableServer;
 
 #[test]
 fn buddyboss_clients_as_the_doc_shows_them() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !dir.join("node_modules/ws").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci (node and npm must be on PATH)");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    }
+    common::ensure_npm_packages(&["ws"]);
     let server = CableServer::start(&[
         "--mount",
         "/=buddyboss",
@@ -33,26 +23,14 @@ fn buddyboss_clients_as_the_doc_shows_them() {
         "--token",
         "T",
     ]);
-    let mut child = Command::new("node")
-        .arg("buddyboss.mjs")
-        .current_dir(&dir)
-        .env("BB_URL", format!("ws://{}/", server.addr))
-        .env("BB_TOKEN", "T")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node (node must be on PATH)");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("the BuddyBoss clients did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the BuddyBoss clients failed: {status:?}");
+    common::run_node_script(
+        "buddyboss.mjs",
+        &[
+            ("BB_URL", format!("ws://{}/", server.addr)),
+            ("BB_TOKEN", "T".to_owned()),
+        ],
+        Duration::from_secs(60),
+    );
 }
 
 /// One path carrying Action Cable and BuddyBoss: a client offering

@@ -7,9 +7,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cable_server::Credentials;
 use common::CableServer;
@@ -19,18 +18,18 @@ const ORIGIN: &str = "https://community.example";
 
 #[test]
 fn circles_documented_client_against_app_circle() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !dir.join("node_modules/ws").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci (node and npm must be on PATH)");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    }
+    common::ensure_npm_packages(&["ws"]);
     let rooms =
         std::env::temp_dir().join(format!("cable-circle-rooms-{}.json", std::process::id()));
     std::fs::write(&rooms, r#"{"chat_rooms": {"7": [42, 44], "8": [44]}}"#).unwrap();
+    // Removed when the test ends, passed or failed.
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let rooms = Remove(rooms);
     let server = CableServer::start(&[
         "--app",
         "circle",
@@ -39,7 +38,7 @@ fn circles_documented_client_against_app_circle() {
         "--allowed-origin",
         ORIGIN,
         "--circle-rooms",
-        rooms.to_str().unwrap(),
+        rooms.0.to_str().unwrap(),
     ]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let ours = Credentials::new(vec![], Some(SECRET)).unwrap();
@@ -47,37 +46,24 @@ fn circles_documented_client_against_app_circle() {
     let hour = Duration::from_secs(3600);
     let short_ttl = Duration::from_secs(12);
     let exp_short = (now + short_ttl).as_secs();
-    let mut child = Command::new("node")
-        .arg("circle.mjs")
-        .current_dir(&dir)
-        .env("CIRCLE_URL", format!("ws://{}/cable", server.addr))
-        .env("CIRCLE_ORIGIN", ORIGIN)
-        .env("TOKEN_42", ours.mint("42", now, hour).unwrap())
-        .env("TOKEN_43", ours.mint("43", now, hour).unwrap())
-        .env("TOKEN_SHORT", ours.mint("42", now, short_ttl).unwrap())
-        .env("EXP_SHORT", exp_short.to_string())
-        .env("TOKEN_FOREIGN", theirs.mint("42", now, hour).unwrap())
-        .env(
-            "TOKEN_EXPIRED",
-            ours.mint("42", now - Duration::from_secs(7200), hour)
-                .unwrap(),
-        )
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node (node must be on PATH)");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("Circle's client did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = std::fs::remove_file(&rooms);
-    assert!(status.success(), "Circle's client failed: {status:?}");
+    common::run_node_script(
+        "circle.mjs",
+        &[
+            ("CIRCLE_URL", format!("ws://{}/cable", server.addr)),
+            ("CIRCLE_ORIGIN", ORIGIN.to_owned()),
+            ("TOKEN_42", ours.mint("42", now, hour).unwrap()),
+            ("TOKEN_43", ours.mint("43", now, hour).unwrap()),
+            ("TOKEN_SHORT", ours.mint("42", now, short_ttl).unwrap()),
+            ("EXP_SHORT", exp_short.to_string()),
+            ("TOKEN_FOREIGN", theirs.mint("42", now, hour).unwrap()),
+            (
+                "TOKEN_EXPIRED",
+                ours.mint("42", now - Duration::from_secs(7200), hour)
+                    .unwrap(),
+            ),
+        ],
+        Duration::from_secs(60),
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cable_channels::platformos::{channel_send_message, ConversateMessage};
 use common::CableServer;
@@ -25,36 +25,12 @@ use common::CableServer;
 const BROADCAST_KEY: &str = "bkey";
 const SLOW_MS: &str = "2500";
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn js_dir() -> Option<PathBuf> {
-    if !have("node") || !have("npm") {
-        if std::env::var("CABLE_SKIP_NODE").as_deref() == Ok("1") {
-            eprintln!("node/npm not found: skipped (CABLE_SKIP_NODE=1)");
-            return None;
-        }
-        panic!("node and npm must be on PATH (or set CABLE_SKIP_NODE=1 to skip this test)");
+    if !common::node_or_skip() {
+        return None;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let installed = ["@rails/actioncable", "ws"]
-        .iter()
-        .all(|p| dir.join("node_modules").join(p).exists());
-    if !installed {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    }
-    Some(dir)
+    common::ensure_npm_packages(&["@rails/actioncable", "ws"]);
+    Some(common::js_dir())
 }
 
 /// The backend process, killed on drop.
@@ -105,45 +81,6 @@ impl Drop for Backend {
     }
 }
 
-/// Runs `node script` with `envs` until it exits (at most `limit`); its
-/// stdout is returned when it succeeded.
-fn run_node(dir: &Path, script: &str, envs: &[(&str, String)], limit: Duration) -> String {
-    let mut command = Command::new("node");
-    command
-        .arg(script)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("run node");
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("{line}");
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{script} did not finish in {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = reader.join().unwrap();
-    assert!(status.success(), "{script} failed: {status:?}");
-    out
-}
-
 #[test]
 fn platformos_chat_with_the_rails_client() {
     let Some(dir) = js_dir() else { return };
@@ -165,8 +102,7 @@ fn platformos_chat_with_the_rails_client() {
     let payload = ConversateMessage::new("from the server", 1u64, "System", "2030-07-01 10:30:00");
     let broadcast = channel_send_message("conversate", "12", &payload);
     assert_eq!(broadcast.stream, "conversate:12");
-    run_node(
-        &dir,
+    common::run_node_script_output(
         "platformos_client.mjs",
         &[
             ("CABLE_PORT", server.addr.port().to_string()),
@@ -196,8 +132,7 @@ fn platformos_load_1000_subscribes_through_a_50ms_backend() {
         BROADCAST_KEY,
     ]);
     let n = std::env::var("CABLE_LOAD_CONNECTIONS").unwrap_or_else(|_| "1000".into());
-    let out = run_node(
-        &dir,
+    let out = common::run_node_script_output(
         "platformos_load.mjs",
         &[
             ("CABLE_PORT", server.addr.port().to_string()),

@@ -13,43 +13,19 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::CableServer;
 
 const SECRET: &str = "rpc-s3cret";
 const BROADCAST_KEY: &str = "bkey";
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn js_dir() -> Option<PathBuf> {
-    if !have("node") || !have("npm") {
-        if std::env::var("CABLE_SKIP_NODE").as_deref() == Ok("1") {
-            eprintln!("node/npm not found: skipped (CABLE_SKIP_NODE=1)");
-            return None;
-        }
-        panic!("node and npm must be on PATH (or set CABLE_SKIP_NODE=1 to skip this test)");
+    if !common::node_or_skip() {
+        return None;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let installed = ["@rails/actioncable", "ws", "@anycable/serverless-js"]
-        .iter()
-        .all(|p| dir.join("node_modules").join(p).exists());
-    if !installed {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    }
-    Some(dir)
+    common::ensure_npm_packages(&["@rails/actioncable", "ws", "@anycable/serverless-js"]);
+    Some(common::js_dir())
 }
 
 /// The backend process, killed on drop.
@@ -129,26 +105,14 @@ fn serverless_js_backend_with_the_rails_client() {
     ));
     assert_eq!(status, 200, "configure the backend");
 
-    let mut client = Command::new("node")
-        .arg("rpc_client.mjs")
-        .current_dir(&dir)
-        .env("CABLE_PORT", server.addr.port().to_string())
-        .env("BACKEND_URL", format!("http://127.0.0.1:{}", backend.port))
-        .env("BROADCAST_KEY", BROADCAST_KEY)
-        .env("RPC_SECRET", SECRET)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run node");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = client.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = client.kill();
-            panic!("the RPC client test did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "the RPC client test failed: {status:?}");
+    common::run_node_script(
+        "rpc_client.mjs",
+        &[
+            ("CABLE_PORT", server.addr.port().to_string()),
+            ("BACKEND_URL", format!("http://127.0.0.1:{}", backend.port)),
+            ("BROADCAST_KEY", BROADCAST_KEY.to_owned()),
+            ("RPC_SECRET", SECRET.to_owned()),
+        ],
+        Duration::from_secs(120),
+    );
 }

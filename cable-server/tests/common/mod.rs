@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -339,4 +340,99 @@ pub async fn post_broadcast(addr: SocketAddr, key: Option<&str>, body: &Value) -
     )
     .await
     .0
+}
+
+/// The directory of the Node scripts, `tests/js`.
+pub fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Whether `node` and `npm` are on PATH; when not, `false` with
+/// `CABLE_SKIP_NODE=1` (the test then skips), else a panic.
+pub fn node_or_skip() -> bool {
+    fn have(program: &str) -> bool {
+        Command::new(program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+    if !have("node") || !have("npm") {
+        if std::env::var("CABLE_SKIP_NODE").as_deref() == Ok("1") {
+            eprintln!("node/npm not found: skipped (CABLE_SKIP_NODE=1)");
+            return false;
+        }
+        panic!("node and npm must be on PATH (or set CABLE_SKIP_NODE=1 to skip this test)");
+    }
+    true
+}
+
+/// Runs `npm ci` in [`js_dir`] when one of `packages` is missing from its
+/// `node_modules`.
+pub fn ensure_npm_packages(packages: &[&str]) {
+    let dir = js_dir();
+    if !packages
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists())
+    {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm ci (node and npm must be on PATH)");
+        assert!(status.success(), "npm ci failed in {}", dir.display());
+    }
+}
+
+/// Runs `node script` in [`js_dir`] with `env` (its output is the test's),
+/// killed and a failure if it runs longer than `limit`; asserts it succeeded.
+pub fn run_node_script(script: &str, env: &[(&str, String)], limit: Duration) {
+    run_node(script, env, limit, false);
+}
+
+/// [`run_node_script`], returning the script's stdout (each line also
+/// printed).
+pub fn run_node_script_output(script: &str, env: &[(&str, String)], limit: Duration) -> String {
+    run_node(script, env, limit, true)
+}
+
+fn run_node(script: &str, env: &[(&str, String)], limit: Duration, capture: bool) -> String {
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .current_dir(js_dir())
+        .stdin(Stdio::null());
+    if capture {
+        command.stdout(Stdio::piped());
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run node (node must be on PATH)");
+    let reader = child.stdout.take().map(|stdout| {
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{line}");
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out
+        })
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{script} did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = reader.map(|r| r.join().unwrap()).unwrap_or_default();
+    assert!(status.success(), "{script} failed: {status:?}");
+    out
 }
