@@ -11,8 +11,7 @@ use client_host::Host;
 const CHAT: &str = r#"{"channel":"ChatChannel","room":"1"}"#;
 const SUBSCRIBE_CHAT: &str =
     r#"{"command":"subscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}"}"#;
-const CONFIRM_CHAT: &str =
-    r#"{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","type":"confirm_subscription"}"#;
+const CONFIRM_CHAT: &str = r#"{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","type":"confirm_subscription"}"#;
 const PING: &str = r#"{"type":"ping","message":1700000000}"#;
 
 #[test]

@@ -11,8 +11,7 @@ use serde_json::json;
 const CHAT: &str = r#"{"channel":"ChatChannel","room":"1"}"#;
 const SUBSCRIBE_CHAT: &str =
     r#"{"command":"subscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}"}"#;
-const CONFIRM_CHAT: &str =
-    r#"{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","type":"confirm_subscription"}"#;
+const CONFIRM_CHAT: &str = r#"{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","type":"confirm_subscription"}"#;
 
 #[test]
 fn subscribe_goes_out_once_welcomed_and_opens_the_connection() {
@@ -118,13 +117,17 @@ fn identifiers_keep_the_callers_key_order_and_match_byte_for_byte() {
         .unwrap();
     assert_eq!(
         host.transmits(),
-        vec![r#"{"command":"subscribe","identifier":"{\"room\":\"1\",\"channel\":\"ChatChannel\"}"}"#]
+        vec![
+            r#"{"command":"subscribe","identifier":"{\"room\":\"1\",\"channel\":\"ChatChannel\"}"}"#
+        ]
     );
     host.events();
     // The same params in another order are another identifier: ignored.
     host.frame(CONFIRM_CHAT);
     assert!(host.events().is_empty());
-    host.frame(r#"{"identifier":"{\"room\":\"1\",\"channel\":\"ChatChannel\"}","message":{"x":1}}"#);
+    host.frame(
+        r#"{"identifier":"{\"room\":\"1\",\"channel\":\"ChatChannel\"}","message":{"x":1}}"#,
+    );
     assert_eq!(
         host.events(),
         vec![Event::Received {
@@ -174,7 +177,9 @@ fn unsubscribe_goes_out_only_when_no_other_local_subscription_shares_the_identif
     assert!(host.consumer.unsubscribe(b, host.now));
     assert_eq!(
         host.transmits(),
-        vec![r#"{"command":"unsubscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}"}"#]
+        vec![
+            r#"{"command":"unsubscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}"}"#
+        ]
     );
 }
 
@@ -243,10 +248,7 @@ fn a_frame_that_does_not_parse_is_an_error_and_changes_nothing() {
     let mut host = Host::new(0.0);
     host.welcomed();
     host.events();
-    assert!(host
-        .consumer
-        .handle_text(b"{\"type\":", host.now)
-        .is_err());
+    assert!(host.consumer.handle_text(b"{\"type\":", host.now).is_err());
     assert!(host.consumer.handle_text(b"", host.now).is_err());
     assert!(host.events().is_empty());
     assert!(host.transmits().is_empty());

@@ -46,34 +46,15 @@
 //! - frames of unknown types are ignored rather than passed to
 //!   `received(undefined)`.
 //!
-//! ```
-//! use std::time::{Duration, Instant};
-//! use cable_proto::client::{Consumer, ConsumerConfig, Event, SeededJitter};
+//! ## A run loop
 //!
-//! let mut now = Instant::now(); // the host's clock, passed in
-//! let mut consumer = Consumer::new(ConsumerConfig::default(), SeededJitter::new(7), now);
-//! let chat = consumer.subscribe(r#"{"channel":"ChatChannel","room":"1"}"#, now).unwrap();
-//! assert_eq!(consumer.poll_event(), Some(Event::Connect)); // the host opens a socket
-//! consumer.handle_open(Some("actioncable-v1-json"), now);
-//! consumer.handle_text(br#"{"type":"welcome"}"#, now).unwrap();
-//! assert_eq!(consumer.poll_event(), Some(Event::Welcomed { sid: None }));
-//! assert_eq!(
-//!     consumer.poll_transmit().unwrap(),
-//!     r#"{"command":"subscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}"}"#
-//! );
-//! now += Duration::from_millis(20);
-//! consumer
-//!     .handle_text(br#"{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","type":"confirm_subscription"}"#, now)
-//!     .unwrap();
-//! assert_eq!(consumer.poll_event(), Some(Event::Connected { key: chat, reconnected: false }));
-//! let data = serde_json::json!({"body": "hi"});
-//! consumer.perform(chat, "speak", data.as_object().unwrap(), now).unwrap();
-//! assert_eq!(
-//!     consumer.poll_transmit().unwrap(),
-//!     r#"{"command":"message","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"1\"}","data":"{\"body\":\"hi\",\"action\":\"speak\"}"}"#
-//! );
-//! // The host sleeps until poll_timeout(), then calls handle_timeout(now).
-//! assert!(consumer.poll_timeout().is_some());
+//! A host plays both sides in memory: cable-proto's consumer against
+//! cable-proto's server. The consumer connects, subscribes, performs,
+//! receives the broadcast it caused; then the server's frames stop reaching
+//! it, and it reopens the connection on its own schedule.
+//!
+//! ```
+#![doc = include_str!("../../examples/consumer_loop.rs")]
 //! ```
 
 mod events;
@@ -418,8 +399,7 @@ impl Consumer {
                             entry.confirmed = true;
                             let reconnected = entry.confirmed_before;
                             entry.confirmed_before = true;
-                            self.events
-                                .push_back(Event::Connected { key, reconnected });
+                            self.events.push_back(Event::Connected { key, reconnected });
                         }
                     }
                 }

@@ -52,7 +52,11 @@ impl JitterSource for SeededJitter {
 /// jitter)`, where `jitter` is `unit` scaled to `[0, 1)` before any reconnect
 /// attempt and to `[0, rate)` after, in whole milliseconds (rounded down).
 pub fn poll_interval(config: &ConsumerConfig, attempts: u32, unit: f64) -> Duration {
-    let unit = if unit.is_nan() { 0.0 } else { unit.clamp(0.0, 1.0) };
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
     let rate = if config.backoff_rate.is_finite() {
         config.backoff_rate.max(0.0)
     } else {
@@ -61,7 +65,8 @@ pub fn poll_interval(config: &ConsumerConfig, attempts: u32, unit: f64) -> Durat
     let exponent = attempts.min(config.max_backoff_exponent);
     let backoff = (1.0 + rate).powi(i32::try_from(exponent).unwrap_or(i32::MAX));
     let jitter_max = if attempts == 0 { 1.0 } else { rate };
-    let millis = config.stale_threshold.as_secs_f64() * 1000.0 * backoff * (1.0 + jitter_max * unit);
+    let millis =
+        config.stale_threshold.as_secs_f64() * 1000.0 * backoff * (1.0 + jitter_max * unit);
     // Rounded down to whole milliseconds, as timers take them; a nonsensical
     // configuration gives a capped interval rather than a panic.
     let millis = if millis.is_finite() {
