@@ -147,11 +147,22 @@ pub fn run(data: &[u8]) {
         let events: Vec<Event> = std::iter::from_fn(|| consumer.poll_event()).collect();
         for event in &events {
             if let Event::Rejected { key } = event {
-                assert!(consumer.identifier(*key).is_none(), "a rejected key lives on");
+                assert!(
+                    consumer.identifier(*key).is_none(),
+                    "a rejected key lives on"
+                );
                 keys.retain(|k| k != key);
             }
         }
-        check(&mut consumer, now, before, &events, &keys, &subscribed, live_before);
+        check(
+            &mut consumer,
+            now,
+            before,
+            &events,
+            &keys,
+            &subscribed,
+            live_before,
+        );
     }
 }
 
@@ -208,7 +219,10 @@ fn check(
         }
     }
     let live = live_before.max(keys.len()) + 1;
-    assert!(written <= 2 * live, "{written} frames for {live} subscriptions");
+    assert!(
+        written <= 2 * live,
+        "{written} frames for {live} subscriptions"
+    );
     assert!(events.len() <= 4 * live + 8, "{} events", events.len());
     let last = |a: fn(&Event) -> bool| events.iter().rposition(a);
     let connect = last(|e| matches!(e, Event::Connect));
