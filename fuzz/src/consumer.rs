@@ -21,7 +21,7 @@
 //!   `Rejected` ones that are gone; a step's events are bounded by the
 //!   subscriptions it could concern.
 //!
-//! Compiled also by `cable-proto/tests/fuzz_corpus.rs` when it lists it:
+//! Compiled also by `cable-proto/tests/fuzz_corpus.rs`:
 //! `std`, `cable_proto` and `serde_json` only.
 
 use std::collections::BTreeSet;
