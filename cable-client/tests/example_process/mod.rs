@@ -43,6 +43,24 @@ impl ExampleProcess {
         }
     }
 
+    /// Waits (at most `limit`) for a line equal to `expected`; whether it came.
+    pub fn try_line(&mut self, expected: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line == expected;
+                    self.seen.push(line);
+                    if found {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Waits (at most `limit`) for a line equal to `expected`.
     pub fn expect_line(&mut self, expected: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
