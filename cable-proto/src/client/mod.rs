@@ -423,7 +423,7 @@ impl Consumer {
             }
             _ => {}
         }
-        if self.registry.pending().is_empty() {
+        if !self.registry.has_pending() {
             self.guarantor_at = None;
         }
         Ok(())
@@ -587,7 +587,6 @@ impl Consumer {
     fn socket_gone(&mut self, now: Instant) {
         self.socket = SocketState::Closed;
         self.registry.connection_lost();
-        self.registry.clear_pending();
         self.guarantor_at = None;
         if self.disconnected {
             return;

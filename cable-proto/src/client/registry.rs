@@ -106,8 +106,8 @@ impl Registry {
         self.pending.clone()
     }
 
-    pub(super) fn clear_pending(&mut self) {
-        self.pending.clear();
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// The connection is gone: nothing is confirmed any more.
