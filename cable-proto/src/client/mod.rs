@@ -44,7 +44,10 @@
 //!   [`Consumer::credential_unavailable`], or when
 //!   [`ConsumerConfig::credential_timeout`] passes without an answer);
 //! - frames of unknown types are ignored rather than passed to
-//!   `received(undefined)`.
+//!   `received(undefined)`;
+//! - a connect still pending at a stale poll is abandoned ([`Event::Close`])
+//!   and another one made after the reopen delay (the JS client leaves a
+//!   connecting socket to the browser's own timeout).
 //!
 //! ## A run loop
 //!
