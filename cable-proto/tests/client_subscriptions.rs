@@ -253,3 +253,22 @@ fn a_frame_that_does_not_parse_is_an_error_and_changes_nothing() {
     assert!(host.events().is_empty());
     assert!(host.transmits().is_empty());
 }
+
+#[test]
+fn a_zero_resubscribe_interval_still_moves_time_forward() {
+    let t0 = host_start();
+    let mut config = cable_proto::client::ConsumerConfig::default();
+    config.resubscribe_interval = std::time::Duration::ZERO;
+    let mut consumer = cable_proto::client::Consumer::new(config, || 0.0, t0);
+    consumer.connect(t0);
+    consumer.handle_open(Some("actioncable-v1-json"), t0);
+    consumer.handle_text(br#"{"type":"welcome"}"#, t0).unwrap();
+    consumer.subscribe(CHAT, t0).unwrap();
+    consumer.handle_timeout(t0);
+    let next = consumer.poll_timeout().unwrap();
+    assert_eq!(next - t0, std::time::Duration::from_millis(1));
+}
+
+fn host_start() -> std::time::Instant {
+    Host::new(0.0).t0
+}

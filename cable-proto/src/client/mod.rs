@@ -97,7 +97,8 @@ pub struct ConsumerConfig {
     /// Between closing a stale socket and opening the next one
     /// (`Connection.reopenDelay`, 500 ms).
     pub reopen_delay: Duration,
-    /// Between re-sends of an unconfirmed `subscribe` (the guarantor, 500 ms).
+    /// Between re-sends of an unconfirmed `subscribe` (the guarantor, 500 ms;
+    /// at least 1 ms).
     pub resubscribe_interval: Duration,
     /// How long the host has to answer [`Event::TokenExpired`] (30 s); then
     /// the consumer stops with [`StopReason::CredentialTimeout`].
@@ -566,7 +567,12 @@ impl Consumer {
             .encode(),
         );
         self.registry.guarantee(key);
-        self.guarantor_at = Some(now + self.config.resubscribe_interval);
+        // At least 1 ms: a zero interval would make the deadline due forever.
+        let interval = self
+            .config
+            .resubscribe_interval
+            .max(Duration::from_millis(1));
+        self.guarantor_at = Some(now + interval);
     }
 
     /// Stops the monitor, closes the socket, reports [`Event::Stopped`].
