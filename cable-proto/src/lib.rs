@@ -12,6 +12,10 @@
 //! - [`json`]: Rails' JSON escaping, for payloads built from Rust values.
 //! - [`Identifier`]: the raw identifier string is the subscription key.
 //! - [`handshake`]: origin check and subprotocol negotiation.
+//! - [`client`]: the consumer state machine, [`client::Consumer`]: what
+//!   `@rails/actioncable` does (subscriptions, the guarantor's re-sends, the
+//!   stale monitor and its reconnect schedule), with the socket, clock and
+//!   randomness left to the host.
 //! - [`server`]: the server state machine, [`server::Server`]: connections,
 //!   subscriptions, decisions with deadlines, credential expiry, pings, and
 //!   the broadcast hub (fan-out encoded once per group, slow consumers),
@@ -39,6 +43,7 @@
 #![doc = include_str!("../examples/run_loop.rs")]
 //! ```
 
+pub mod client;
 pub mod command;
 pub mod dialect;
 mod error;
@@ -51,6 +56,7 @@ pub mod server;
 mod slab;
 mod types;
 
+pub use client::Consumer;
 pub use command::Command;
 pub use error::{CommandError, UsageError};
 pub use frame::DisconnectReason;

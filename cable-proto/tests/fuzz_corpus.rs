@@ -1,7 +1,7 @@
 //! The committed fuzz corpus of cable-proto's targets, replayed by the
 //! ordinary `cargo test`: `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/` for `command_parser`, `server_ops`, `hub`,
-//! `timers` and `dialect`.
+//! `timers`, `dialect` and `consumer`.
 //!
 //! The targets' modules are compiled here straight from `fuzz/src/` (they use
 //! only `std`, `cable_proto`, `bytes`, `serde` and `serde_json`), so every
@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../fuzz/src/command_parser.rs"]
 mod command_parser;
+#[path = "../../fuzz/src/consumer.rs"]
+mod consumer;
 #[path = "../../fuzz/src/dialect.rs"]
 mod dialect;
 #[path = "../../fuzz/src/frames.rs"]
@@ -85,4 +87,9 @@ fn timers_corpus() {
 #[test]
 fn dialect_corpus() {
     assert!(replay("dialect", dialect::run) > 0);
+}
+
+#[test]
+fn consumer_corpus() {
+    assert!(replay("consumer", consumer::run) > 0);
 }

@@ -202,3 +202,36 @@ write("reference_app", ref(
 write("reference_app", ref(
     [R_CONNECT, 3, 0, 0, 1], [R_CONNECT, 2, 1, 3, 0], [R_CONNECT, 4, 2, 1, 1], [R_CONNECT, 2, 3, 2, 0],
     rsub(0, 3), rsub(0, 7), [R_CLOSE, 0], [R_CONTROL, 7, "/nope"]))
+
+# consumer: four jitter picks (indices of JITTER), then operations
+# (fuzz/src/consumer.rs): C_SUB [bool: pick, index | len, bytes], C_UNSUB [index],
+# C_PERFORM [index, len, action], C_OPEN [subprotocol], C_FRAME [identifier, kind,
+# (reason, flag)], C_RAW [len, bytes], C_CLOSE, C_ADVANCE [step, extra ms],
+# C_CREDENTIAL [bool: refreshed], C_CONNECT, C_DISCONNECT.
+C_SUB, C_UNSUB, C_PERFORM, C_OPEN, C_FRAME, C_RAW, C_CLOSE, C_ADVANCE = 0, 1, 2, 3, 4, 6, 7, 8
+C_CREDENTIAL, C_CONNECT, C_DISCONNECT = 9, 10, 11
+F_WELCOME, F_WELCOME_SID, F_PING, F_CONFIRM, F_REJECT, F_MESSAGE, F_DISCONNECT = 0, 1, 2, 3, 4, 5, 6
+def consumer(jitter, *seq):
+    out = bytearray(jitter)
+    for op in seq:
+        out += b(*op)
+    return bytes(out)
+c_welcomed = [[C_SUB, 1, 0], [C_SUB, 1, 2], [C_CONNECT], [C_OPEN, 0], [C_FRAME, 0, F_WELCOME_SID],
+    [C_FRAME, 0, F_CONFIRM], [C_FRAME, 0, F_MESSAGE], [C_PERFORM, 0, 5, "speak"]]
+write("consumer", consumer([0, 1, 0, 1], *c_welcomed,
+    [C_ADVANCE, 3, 0], [C_FRAME, 2, F_CONFIRM], [C_ADVANCE, 4, 0], [C_FRAME, 0, F_PING],
+    [C_ADVANCE, 4, 0], [C_ADVANCE, 4, 0],                         # stale: close, reopen
+    [C_ADVANCE, 3, 0], [C_OPEN, 0], [C_FRAME, 0, F_WELCOME], [C_FRAME, 0, F_CONFIRM],
+    [C_FRAME, 0, F_DISCONNECT, 0, 0], [C_ADVANCE, 6, 0], [C_ADVANCE, 6, 0],  # server_restart
+    [C_OPEN, 0], [C_FRAME, 0, F_WELCOME], [C_FRAME, 1, F_MESSAGE],
+    [C_FRAME, 0, F_DISCONNECT, 2, 1], [C_ADVANCE, 4, 0], [C_CREDENTIAL, 1],    # token_expired
+    [C_OPEN, 0], [C_FRAME, 0, F_WELCOME], [C_FRAME, 0, F_REJECT], [C_UNSUB, 0],
+    [C_FRAME, 0, F_DISCONNECT, 1, 1], [C_SUB, 0, 3, "{}x"], [C_DISCONNECT]))
+write("consumer", consumer([4, 5, 6, 7], *c_welcomed,              # NaN, -1, inf, 1e300
+    [C_FRAME, 0, F_DISCONNECT, 2, 2], [C_ADVANCE, 6, 0xff], [C_ADVANCE, 7, 0],  # credential timeout
+    [C_CONNECT], [C_OPEN, 1], [C_CONNECT], [C_OPEN, 2], [C_SUB, 1, 1], [C_OPEN, 3]))
+write("consumer", consumer([3, 2, 1, 0], *c_welcomed,
+    [C_RAW, 0], [C_RAW, 1, "{"], [C_RAW, 18, '{"type":"welcome"}'], [C_FRAME, 3, 7],
+    [C_FRAME, 0, 8], [C_FRAME, 0, F_DISCONNECT, 5, 2], [C_CLOSE], [C_CREDENTIAL, 0],
+    [C_SUB, 1, 0], [C_SUB, 1, 0], [C_SUB, 1, 1], [C_SUB, 1, 3], [C_SUB, 1, 2], [C_SUB, 1, 0],
+    [C_UNSUB, 0], [C_UNSUB, 0], [C_ADVANCE, 2, 0], [C_ADVANCE, 3, 0]))

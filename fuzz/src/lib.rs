@@ -15,6 +15,7 @@
 //! | `dialect` | `cable_proto::dialect::BuddyBoss`'s parser and a hub mixed across three dialects, against a model | [`dialect`] |
 //! | `timers` | `cable_proto::server::Server`'s deadlines and decisions under arbitrary time | [`timers`] |
 //! | `channels_decode` | `cable_channels::fuzz_decode_all` | (in cable-channels) |
+//! | `consumer` | `cable_proto::client::Consumer`, every input, under arbitrary time and jitter | [`consumer`] |
 //!
 //! The modules of cable-proto's targets ([`input`], [`frames`], [`wire`],
 //! [`harness`], [`command_parser`], [`server_ops`], [`hub`], [`timers`], [`dialect`]) use
@@ -23,6 +24,7 @@
 //! workspace's `cargo test` replays their corpora.
 
 pub mod command_parser;
+pub mod consumer;
 pub mod dialect;
 pub mod frames;
 pub mod harness;
