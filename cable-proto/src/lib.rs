@@ -48,6 +48,7 @@ mod hash;
 mod identifier;
 pub mod json;
 pub mod server;
+mod scan;
 mod slab;
 mod types;
 

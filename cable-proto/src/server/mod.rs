@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::UsageError;
 use crate::hash::{Map, SeededState};
-use crate::identifier::Identifier;
+use crate::identifier::{Identifier, LiteralKey};
 use crate::slab::Slab;
 use crate::types::{Identity, StreamName};
 
@@ -76,7 +76,8 @@ pub struct Server {
     conns: Slab<Conn>,
     subs: Slab<Sub>,
     idents: Slab<IdentEntry>,
-    ident_index: Map<Identifier, u32>,
+    /// Identifier entries by Rails-escaped literal ([`LiteralKey`]).
+    ident_index: Map<LiteralKey, u32>,
     envelopes: Slab<EnvelopeEntry>,
     envelope_index: Map<Envelope, u32>,
     streams: Slab<StreamEntry>,

@@ -433,7 +433,7 @@ impl Server {
             entry.refs -= 1;
             if entry.refs == 0 {
                 if let Some(entry) = self.idents.remove(ident) {
-                    self.ident_index.remove(entry.identifier.as_str());
+                    self.ident_index.remove(entry.identifier.json_literal());
                 }
             }
         }

@@ -1,0 +1,492 @@
+//! The fast path of command handling: a strict scanner for flat JSON objects
+//! whose values are strings or scalars, finding the string literals of a few
+//! keys without decoding them and without allocating.
+//!
+//! It accepts a subset of JSON and says `None` for anything else (nested
+//! values, escapes in keys, lone surrogates, an empty object, any doubt): the
+//! caller then takes the full path ([`crate::command::parse`] and friends),
+//! whose answers, errors included, are the reference. Whatever the scanner
+//! does accept, the full path accepts with the same meaning (the
+//! `fast_path_agrees_with_the_full_parser` property and the fuzz corpus
+//! replay check it).
+
+use std::borrow::Cow;
+
+/// A JSON string literal as it stands in the text, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Literal<'a> {
+    /// The literal, quotes included.
+    quoted: &'a str,
+    /// No escapes at all.
+    unescaped: bool,
+    /// No escapes but `\"` and `\\`.
+    quote_escapes_only: bool,
+    /// Written exactly as Rails would write its decoded text: only `\"` and
+    /// `\\` escapes, and none of the characters Rails escapes (`<`, `>`,
+    /// `&`, U+2028, U+2029) raw.
+    rails_form: bool,
+}
+
+impl<'a> Literal<'a> {
+    /// The literal, quotes included.
+    pub(crate) fn quoted(&self) -> &'a str {
+        self.quoted
+    }
+
+    /// The text between the quotes, still escaped.
+    pub(crate) fn inner(&self) -> &'a str {
+        self.quoted
+            .get(1..self.quoted.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+
+    /// Whether [`quoted`](Self::quoted) is byte for byte what
+    /// [`crate::json::write_rails_string`] writes for [`decode`](Self::decode).
+    pub(crate) fn is_rails_form(&self) -> bool {
+        self.rails_form
+    }
+
+    /// The decoded string (borrowed when there is nothing to decode).
+    pub(crate) fn decode(&self) -> Cow<'a, str> {
+        let inner = self.inner();
+        if self.unescaped {
+            return Cow::Borrowed(inner);
+        }
+        if self.quote_escapes_only {
+            // Drop each escaping backslash, keep what it escapes.
+            let mut out = inner.as_bytes().to_vec();
+            let mut escaped = false;
+            out.retain(|&b| {
+                let keep = escaped || b != b'\\';
+                escaped = !escaped && b == b'\\';
+                keep
+            });
+            // Only ASCII backslashes were taken out of UTF-8.
+            return Cow::Owned(String::from_utf8(out).unwrap_or_default());
+        }
+        let mut out = Vec::with_capacity(inner.len());
+        let mut bytes = inner.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'\\' {
+                out.push(b);
+                continue;
+            }
+            let decoded = match bytes.next() {
+                // `\"`, `\\`, `\/`: the character itself.
+                Some(c @ (b'"' | b'\\' | b'/')) => {
+                    out.push(c);
+                    continue;
+                }
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => {
+                    // The scanner admitted only four hex digits of a scalar value.
+                    let mut code = 0;
+                    for _ in 0..4 {
+                        let digit = bytes.next().map(char::from).and_then(|h| h.to_digit(16));
+                        code = code * 16 + digit.unwrap_or(0);
+                    }
+                    char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+                }
+                Some(c) => char::from(c),
+                None => break,
+            };
+            let mut utf8 = [0; 4];
+            out.extend_from_slice(decoded.encode_utf8(&mut utf8).as_bytes());
+        }
+        // Unescaped UTF-8 with escapes replaced by whole characters.
+        let out = String::from_utf8(out).unwrap_or_default();
+        Cow::Owned(out)
+    }
+}
+
+/// The classes of bytes inside a string literal.
+const PLAIN: u8 = 0;
+const QUOTE: u8 = 1;
+const BACKSLASH: u8 = 2;
+const CONTROL: u8 = 3;
+/// `<`, `>`, `&` and the first byte of U+2028 and U+2029 (and of other
+/// characters: a conservative answer).
+const RAILS_ESCAPES: u8 = 4;
+
+static CLASS: [u8; 256] = {
+    let mut class = [PLAIN; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        class[b] = CONTROL;
+        b += 1;
+    }
+    class[b'"' as usize] = QUOTE;
+    class[b'\\' as usize] = BACKSLASH;
+    class[b'<' as usize] = RAILS_ESCAPES;
+    class[b'>' as usize] = RAILS_ESCAPES;
+    class[b'&' as usize] = RAILS_ESCAPES;
+    class[0xe2] = RAILS_ESCAPES;
+    class
+};
+
+/// The high bit of each byte of `word` (little-endian) that is not
+/// [`PLAIN`], exact up to the lowest one (above it, a plain byte may be
+/// flagged too: the byte loop decides).
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        // `<` (0x3c) and `>` (0x3e) at once.
+        | zero((word | (ONES * 2)) ^ (ONES * u64::from(b'>')))
+        | zero(word ^ (ONES * u64::from(b'&')))
+        // Control characters (below 0x20).
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+        // Non-ASCII (the first byte of U+2028 among them).
+        | (word & HIGH)
+}
+
+/// What a flat value turned out to be.
+enum Value<'a> {
+    Str(Literal<'a>),
+    Scalar,
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, expected: u8) -> Option<()> {
+        (self.bump()? == expected).then_some(())
+    }
+
+    /// JSON's whitespace, as serde_json skips it.
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// A string literal starting at the cursor.
+    fn string(&mut self) -> Option<Literal<'a>> {
+        let start = self.at;
+        let bytes = self.text.as_bytes();
+        if bytes.get(start) != Some(&b'"') {
+            return None;
+        }
+        let mut at = start + 1;
+        let mut unescaped = true;
+        let mut quote_escapes_only = true;
+        let mut rails_form = true;
+        loop {
+            // Eight bytes at a time up to the first one that may need a look.
+            while let Some(block) = bytes.get(at..at + 8) {
+                let mut word = [0; 8];
+                word.copy_from_slice(block);
+                let mask = special_bytes(u64::from_le_bytes(word));
+                if mask != 0 {
+                    at += (mask.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                at += 8;
+            }
+            let class = CLASS[usize::from(*bytes.get(at)?)];
+            if class == PLAIN {
+                at += 1;
+                continue;
+            }
+            if class == QUOTE {
+                break;
+            }
+            if class == BACKSLASH {
+                unescaped = false;
+                let escape = *bytes.get(at + 1)?;
+                at += 2;
+                if escape == b'"' || escape == b'\\' {
+                    continue;
+                }
+                quote_escapes_only = false;
+                rails_form = false;
+                match escape {
+                    b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        let hex = bytes.get(at..at + 4)?;
+                        let mut code = 0;
+                        for &h in hex {
+                            code = code * 16 + char::from(h).to_digit(16)?;
+                        }
+                        if (0xd800..=0xdfff).contains(&code) {
+                            return None; // surrogates: the full path's business
+                        }
+                        at += 4;
+                    }
+                    _ => return None,
+                }
+                continue;
+            }
+            if class == CONTROL {
+                return None;
+            }
+            // One of the characters Rails escapes, or might.
+            rails_form = false;
+            at += 1;
+        }
+        self.at = at + 1;
+        Some(Literal {
+            quoted: self.text.get(start..self.at)?,
+            unescaped,
+            quote_escapes_only,
+            rails_form,
+        })
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.bump()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digit()?;
+            self.digits();
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.digit()?;
+            self.digits();
+        }
+        Some(())
+    }
+
+    fn digit(&mut self) -> Option<()> {
+        self.bump()?.is_ascii_digit().then_some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn word(&mut self, word: &str) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.get(self.at..end)? == word).then_some(())?;
+        self.at = end;
+        Some(())
+    }
+
+    /// A string, number, `true`, `false` or `null`.
+    fn value(&mut self) -> Option<Value<'a>> {
+        match self.peek()? {
+            b'"' => return self.string().map(Value::Str),
+            b't' => self.word("true")?,
+            b'f' => self.word("false")?,
+            b'n' => self.word("null")?,
+            _ => self.number()?,
+        }
+        Some(Value::Scalar)
+    }
+}
+
+/// The string literals of `keys` in the flat JSON object `text` (the last
+/// occurrence of a duplicated key, as serde_json's visitors keep it), or
+/// `None` if `text` is not a non-empty flat object the scanner is sure of, or
+/// a key of `keys` holds anything but a string.
+pub(crate) fn flat_object<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+) -> Option<[Option<Literal<'a>>; N]> {
+    let mut found = [None; N];
+    let mut s = Scanner { text, at: 0 };
+    s.whitespace();
+    s.eat(b'{')?;
+    s.whitespace();
+    loop {
+        let key = s.string()?;
+        if !key.unescaped {
+            return None;
+        }
+        s.whitespace();
+        s.eat(b':')?;
+        s.whitespace();
+        let value = s.value()?;
+        if let Some(slot) = keys.iter().position(|&k| k == key.inner()) {
+            match value {
+                Value::Str(literal) => found[slot] = Some(literal),
+                Value::Scalar => return None,
+            }
+        }
+        s.whitespace();
+        match s.bump()? {
+            b',' => s.whitespace(),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    s.whitespace();
+    (s.at == text.len()).then_some(found)
+}
+
+/// A command the fast path recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScannedCommand<'a> {
+    Subscribe(Literal<'a>),
+    Unsubscribe(Literal<'a>),
+    Message {
+        identifier: Literal<'a>,
+        data: Literal<'a>,
+    },
+}
+
+/// The commonest commands, recognised without decoding; `None` sends the
+/// frame down the full path ([`crate::command::parse`]).
+pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
+    let text = std::str::from_utf8(frame).ok()?;
+    let [command, identifier, data] = flat_object(text, ["command", "identifier", "data"])?;
+    let identifier = identifier?;
+    match command?.quoted() {
+        r#""subscribe""# => Some(ScannedCommand::Subscribe(identifier)),
+        r#""unsubscribe""# => Some(ScannedCommand::Unsubscribe(identifier)),
+        r#""message""# => Some(ScannedCommand::Message {
+            identifier,
+            data: data?,
+        }),
+        _ => None,
+    }
+}
+
+/// The `action` of a message's (decoded) data as
+/// [`crate::command::data_action`] finds it, when the fast path is sure:
+/// `Some(None)` for no action (dispatched to `receive`).
+pub(crate) fn action(data: &str) -> Option<Option<Cow<'_, str>>> {
+    let [action] = flat_object(data, ["action"])?;
+    Some(action.map(|a| a.decode()).filter(|a| !a.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{data_action, parse, Command};
+
+    fn quoted(frame: &str) -> Option<[Option<&str>; 2]> {
+        flat_object(frame, ["a", "b"]).map(|f| f.map(|l| l.map(|l| l.quoted())))
+    }
+
+    #[test]
+    fn finds_the_literals_of_the_keys() {
+        assert_eq!(
+            quoted(r#" { "a" : "x\"y" , "c":-1.5e+3,"d":true,"e":null,"b":"z" } "#),
+            Some([Some(r#""x\"y""#), Some(r#""z""#)])
+        );
+        assert_eq!(quoted(r#"{"a":"1","a":"2"}"#), Some([Some(r#""2""#), None]));
+        assert_eq!(quoted(r#"{"c":0}"#), Some([None, None]));
+    }
+
+    #[test]
+    fn says_none_when_unsure() {
+        for frame in [
+            "",
+            "{}",
+            "[1]",
+            r#"{"a":1}"#,
+            r#"{"a":{}}"#,
+            r#"{"c":[1]}"#,
+            r#"{"c":01}"#,
+            r#"{"c":1.}"#,
+            r#"{"c":tru}"#,
+            r#"{"\u0061":"x"}"#,
+            r#"{"a":"\ud83d\ude00"}"#,
+            r#"{"a":"\x"}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":"x"} x"#,
+            r#"{"a":"x",}"#,
+            r#"{"a":"x""#,
+        ] {
+            assert_eq!(quoted(frame), None, "{frame}");
+        }
+    }
+
+    #[test]
+    fn decodes_and_knows_the_rails_form() {
+        let [Some(a), Some(b)] =
+            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"]).unwrap()
+        else {
+            panic!("both found")
+        };
+        assert_eq!(a.decode(), "{\"c\":\"\\ é/\n\"}");
+        assert!(!a.is_rails_form() && !b.is_rails_form());
+        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"]).unwrap() else {
+            panic!("found")
+        };
+        assert!(c.is_rails_form());
+        let mut rails = Vec::new();
+        crate::json::write_rails_string(&mut rails, &c.decode());
+        assert_eq!(rails, c.quoted().as_bytes());
+    }
+
+    #[test]
+    fn commands_agree_with_the_full_parser() {
+        let frames = [
+            r#"{"command":"subscribe","identifier":"{\"channel\":\"C\"}"}"#,
+            r#"{"identifier":"x","command":"unsubscribe","n":1}"#,
+            r#"{"command":"message","identifier":"i","data":"{\"action\":\"go\"}"}"#,
+        ];
+        for frame in frames {
+            let fast = command(frame.as_bytes()).expect("recognised");
+            let full = parse(frame.as_bytes()).unwrap();
+            let same = match (fast, full) {
+                (ScannedCommand::Subscribe(i), Command::Subscribe { identifier })
+                | (ScannedCommand::Unsubscribe(i), Command::Unsubscribe { identifier }) => {
+                    i.decode() == identifier
+                }
+                (ScannedCommand::Message { identifier: i, data: d }, Command::Message { identifier, data }) => {
+                    i.decode() == identifier && d.decode() == data
+                }
+                _ => false,
+            };
+            assert!(same, "{frame}");
+        }
+        for frame in [
+            r#"{"command":"subscribe"}"#,
+            r#"{"command":"message","identifier":"i"}"#,
+            r#"{"command":"Subscribe","identifier":"i"}"#,
+            r#"{"command":"subscribe","identifier":null}"#,
+        ] {
+            assert_eq!(command(frame.as_bytes()), None, "{frame}");
+        }
+    }
+
+    #[test]
+    fn actions_agree_with_the_full_path() {
+        for data in [
+            r#"{"text":"hi","action":"speak"}"#,
+            r#"{"text":"hi"}"#,
+            r#"{"action":""}"#,
+            r#"{"action":"sp\u0065ak"}"#,
+        ] {
+            assert_eq!(action(data), Some(data_action(data).unwrap()), "{data}");
+        }
+        assert_eq!(action(r#"{"action":null}"#), None);
+        assert_eq!(action(r#"{"action":5}"#), None);
+    }
+}
