@@ -131,17 +131,21 @@ static CLASS: [u8; 256] = {
 /// The high bit of each byte of `word` (little-endian) that is not
 /// [`PLAIN`], exact up to the lowest one (above it, a plain byte may be
 /// flagged too: the byte loop decides).
-fn special_bytes(word: u64) -> u64 {
+fn special_bytes<const RAILS: bool>(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    zero(word ^ (ONES * u64::from(b'"')))
+    let structural = zero(word ^ (ONES * u64::from(b'"')))
         | zero(word ^ (ONES * u64::from(b'\\')))
+        // Control characters (below 0x20).
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+    if !RAILS {
+        return structural;
+    }
+    structural
         // `<` (0x3c) and `>` (0x3e) at once.
         | zero((word | (ONES * 2)) ^ (ONES * u64::from(b'>')))
         | zero(word ^ (ONES * u64::from(b'&')))
-        // Control characters (below 0x20).
-        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
         // Non-ASCII (the first byte of U+2028 among them).
         | (word & HIGH)
 }
@@ -179,8 +183,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string literal starting at the cursor.
-    fn string(&mut self) -> Option<Literal<'a>> {
+    /// A string literal starting at the cursor; whether it is in Rails' form
+    /// is found out only if `RAILS` (or else it is said not to be).
+    fn string<const RAILS: bool>(&mut self) -> Option<Literal<'a>> {
         let start = self.at;
         let bytes = self.text.as_bytes();
         if bytes.get(start) != Some(&b'"') {
@@ -195,7 +200,7 @@ impl<'a> Scanner<'a> {
             while let Some(block) = bytes.get(at..at + 8) {
                 let mut word = [0; 8];
                 word.copy_from_slice(block);
-                let mask = special_bytes(u64::from_le_bytes(word));
+                let mask = special_bytes::<RAILS>(u64::from_le_bytes(word));
                 if mask != 0 {
                     at += (mask.trailing_zeros() / 8) as usize;
                     break;
@@ -203,7 +208,7 @@ impl<'a> Scanner<'a> {
                 at += 8;
             }
             let class = CLASS[usize::from(*bytes.get(at)?)];
-            if class == PLAIN {
+            if class == PLAIN || (!RAILS && class == RAILS_ESCAPES) {
                 at += 1;
                 continue;
             }
@@ -248,7 +253,7 @@ impl<'a> Scanner<'a> {
             quoted: self.text.get(start..self.at)?,
             unescaped,
             quote_escapes_only,
-            rails_form,
+            rails_form: RAILS && rails_form,
         })
     }
 
@@ -296,9 +301,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string, number, `true`, `false` or `null`.
-    fn value(&mut self) -> Option<Value<'a>> {
+    fn value<const RAILS: bool>(&mut self) -> Option<Value<'a>> {
         match self.peek()? {
-            b'"' => return self.string().map(Value::Str),
+            b'"' => return self.string::<RAILS>().map(Value::Str),
             b't' => self.word("true")?,
             b'f' => self.word("false")?,
             b'n' => self.word("null")?,
@@ -311,10 +316,12 @@ impl<'a> Scanner<'a> {
 /// The string literals of `keys` in the flat JSON object `text` (the last
 /// occurrence of a duplicated key, as serde_json's visitors keep it), or
 /// `None` if `text` is not a non-empty flat object the scanner is sure of, or
-/// a key of `keys` holds anything but a string.
+/// a key of `keys` holds anything but a string. Only the literal of
+/// `keys[rails_key]` is checked for [`Literal::is_rails_form`].
 pub(crate) fn flat_object<'a, const N: usize>(
     text: &'a str,
     keys: [&str; N],
+    rails_key: Option<usize>,
 ) -> Option<[Option<Literal<'a>>; N]> {
     let mut found = [None; N];
     let mut s = Scanner { text, at: 0 };
@@ -322,15 +329,20 @@ pub(crate) fn flat_object<'a, const N: usize>(
     s.eat(b'{')?;
     s.whitespace();
     loop {
-        let key = s.string()?;
+        let key = s.string::<false>()?;
         if !key.unescaped {
             return None;
         }
         s.whitespace();
         s.eat(b':')?;
         s.whitespace();
-        let value = s.value()?;
-        if let Some(slot) = keys.iter().position(|&k| k == key.inner()) {
+        let slot = keys.iter().position(|&k| k == key.inner());
+        let value = if slot.is_some() && slot == rails_key {
+            s.value::<true>()?
+        } else {
+            s.value::<false>()?
+        };
+        if let Some(slot) = slot {
             match value {
                 Value::Str(literal) => found[slot] = Some(literal),
                 Value::Scalar => return None,
@@ -362,7 +374,7 @@ pub(crate) enum ScannedCommand<'a> {
 /// frame down the full path ([`crate::command::parse`]).
 pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
     let text = std::str::from_utf8(frame).ok()?;
-    let [command, identifier, data] = flat_object(text, ["command", "identifier", "data"])?;
+    let [command, identifier, data] = flat_object(text, ["command", "identifier", "data"], Some(1))?;
     let identifier = identifier?;
     match command?.quoted() {
         r#""subscribe""# => Some(ScannedCommand::Subscribe(identifier)),
@@ -379,7 +391,7 @@ pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
 /// [`crate::command::data_action`] finds it, when the fast path is sure:
 /// `Some(None)` for no action (dispatched to `receive`).
 pub(crate) fn action(data: &str) -> Option<Option<Cow<'_, str>>> {
-    let [action] = flat_object(data, ["action"])?;
+    let [action] = flat_object(data, ["action"], None)?;
     Some(action.map(|a| a.decode()).filter(|a| !a.is_empty()))
 }
 
@@ -389,7 +401,7 @@ mod tests {
     use crate::command::{data_action, parse, Command};
 
     fn quoted(frame: &str) -> Option<[Option<&str>; 2]> {
-        flat_object(frame, ["a", "b"]).map(|f| f.map(|l| l.map(|l| l.quoted())))
+        flat_object(frame, ["a", "b"], None).map(|f| f.map(|l| l.map(|l| l.quoted())))
     }
 
     #[test]
@@ -429,13 +441,14 @@ mod tests {
     #[test]
     fn decodes_and_knows_the_rails_form() {
         let [Some(a), Some(b)] =
-            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"]).unwrap()
+            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"], Some(1))
+                .unwrap()
         else {
             panic!("both found")
         };
         assert_eq!(a.decode(), "{\"c\":\"\\ é/\n\"}");
         assert!(!a.is_rails_form() && !b.is_rails_form());
-        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"]).unwrap() else {
+        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"], Some(0)).unwrap() else {
             panic!("found")
         };
         assert!(c.is_rails_form());

@@ -452,6 +452,10 @@ impl Server {
 
 /// Appends to an exactly sized slice.
 pub(super) fn push_exact<T>(slice: &mut Box<[T]>, value: T) {
+    if slice.is_empty() {
+        *slice = Box::new([value]);
+        return;
+    }
     let mut items = std::mem::take(slice).into_vec();
     items.reserve_exact(1);
     items.push(value);
@@ -460,6 +464,12 @@ pub(super) fn push_exact<T>(slice: &mut Box<[T]>, value: T) {
 
 /// Removes `at` from an exactly sized slice, moving the last item there.
 pub(super) fn swap_remove_exact<T>(slice: &mut Box<[T]>, at: usize) -> T {
+    if slice.len() == 1 && at == 0 {
+        let mut items = std::mem::take(slice).into_vec();
+        if let Some(only) = items.pop() {
+            return only;
+        }
+    }
     let mut items = std::mem::take(slice).into_vec();
     let removed = items.swap_remove(at);
     *slice = items.into_boxed_slice();
