@@ -184,14 +184,25 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string literal starting at the cursor; whether it is in Rails' form
-    /// is found out only if `RAILS` (or else it is said not to be).
-    fn string<const RAILS: bool>(&mut self) -> Option<Literal<'a>> {
+    /// is found out only if `RAILS` (or else it is said not to be); if
+    /// `DECODE`, its decoded bytes are written to `out`, which is cleared
+    /// first.
+    fn string<const RAILS: bool, const DECODE: bool>(
+        &mut self,
+        out: &mut Vec<u8>,
+    ) -> Option<Literal<'a>> {
         let start = self.at;
         let bytes = self.text.as_bytes();
         if bytes.get(start) != Some(&b'"') {
             return None;
         }
         let mut at = start + 1;
+        // The start of the bytes not yet copied to `out`.
+        let mut run = at;
+        if DECODE {
+            out.clear();
+            out.reserve(bytes.len() - at);
+        }
         let mut unescaped = true;
         let mut quote_escapes_only = true;
         let mut rails_form = true;
@@ -217,27 +228,43 @@ impl<'a> Scanner<'a> {
             }
             if class == BACKSLASH {
                 unescaped = false;
+                if DECODE {
+                    out.extend_from_slice(bytes.get(run..at)?);
+                }
                 let escape = *bytes.get(at + 1)?;
                 at += 2;
                 if escape == b'"' || escape == b'\\' {
+                    if DECODE {
+                        out.push(escape);
+                        run = at;
+                    }
                     continue;
                 }
                 quote_escapes_only = false;
                 rails_form = false;
-                match escape {
-                    b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                let decoded = match escape {
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
                     b'u' => {
                         let hex = bytes.get(at..at + 4)?;
                         let mut code = 0;
                         for &h in hex {
                             code = code * 16 + char::from(h).to_digit(16)?;
                         }
-                        if (0xd800..=0xdfff).contains(&code) {
-                            return None; // surrogates: the full path's business
-                        }
                         at += 4;
+                        // Surrogates are not characters: the full path's business.
+                        char::from_u32(code)?
                     }
                     _ => return None,
+                };
+                if DECODE {
+                    let mut utf8 = [0; 4];
+                    out.extend_from_slice(decoded.encode_utf8(&mut utf8).as_bytes());
+                    run = at;
                 }
                 continue;
             }
@@ -247,6 +274,9 @@ impl<'a> Scanner<'a> {
             // One of the characters Rails escapes, or might.
             rails_form = false;
             at += 1;
+        }
+        if DECODE {
+            out.extend_from_slice(bytes.get(run..at)?);
         }
         self.at = at + 1;
         Some(Literal {
@@ -301,9 +331,12 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string, number, `true`, `false` or `null`.
-    fn value<const RAILS: bool>(&mut self) -> Option<Value<'a>> {
+    fn value<const RAILS: bool, const DECODE: bool>(
+        &mut self,
+        out: &mut Vec<u8>,
+    ) -> Option<Value<'a>> {
         match self.peek()? {
-            b'"' => return self.string::<RAILS>().map(Value::Str),
+            b'"' => return self.string::<RAILS, DECODE>(out).map(Value::Str),
             b't' => self.word("true")?,
             b'f' => self.word("false")?,
             b'n' => self.word("null")?,
@@ -317,11 +350,14 @@ impl<'a> Scanner<'a> {
 /// occurrence of a duplicated key, as serde_json's visitors keep it), or
 /// `None` if `text` is not a non-empty flat object the scanner is sure of, or
 /// a key of `keys` holds anything but a string. Only the literal of
-/// `keys[rails_key]` is checked for [`Literal::is_rails_form`].
+/// `keys[rails_key]` is checked for [`Literal::is_rails_form`]; the (last)
+/// string of `keys[decode_key]` is decoded into `out`.
 pub(crate) fn flat_object<'a, const N: usize>(
     text: &'a str,
     keys: [&str; N],
     rails_key: Option<usize>,
+    decode_key: Option<usize>,
+    out: &mut Vec<u8>,
 ) -> Option<[Option<Literal<'a>>; N]> {
     let mut found = [None; N];
     let mut s = Scanner { text, at: 0 };
@@ -329,7 +365,7 @@ pub(crate) fn flat_object<'a, const N: usize>(
     s.eat(b'{')?;
     s.whitespace();
     loop {
-        let key = s.string::<false>()?;
+        let key = s.string::<false, false>(out)?;
         if !key.unescaped {
             return None;
         }
@@ -337,10 +373,10 @@ pub(crate) fn flat_object<'a, const N: usize>(
         s.eat(b':')?;
         s.whitespace();
         let slot = keys.iter().position(|&k| k == key.inner());
-        let value = if slot.is_some() && slot == rails_key {
-            s.value::<true>()?
-        } else {
-            s.value::<false>()?
+        let value = match slot {
+            Some(_) if slot == rails_key => s.value::<true, false>(out)?,
+            Some(_) if slot == decode_key => s.value::<false, true>(out)?,
+            _ => s.value::<false, false>(out)?,
         };
         if let Some(slot) = slot {
             match value {
@@ -360,29 +396,40 @@ pub(crate) fn flat_object<'a, const N: usize>(
 }
 
 /// A command the fast path recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ScannedCommand<'a> {
     Subscribe(Literal<'a>),
     Unsubscribe(Literal<'a>),
     Message {
         identifier: Literal<'a>,
-        data: Literal<'a>,
+        /// The decoded `data`.
+        data: String,
     },
 }
 
-/// The commonest commands, recognised without decoding; `None` sends the
-/// frame down the full path ([`crate::command::parse`]).
+/// The commonest commands, recognised without decoding (but for a message's
+/// `data`, decoded as it is scanned); `None` sends the frame down the full
+/// path ([`crate::command::parse`]).
 pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
     let text = std::str::from_utf8(frame).ok()?;
-    let [command, identifier, data] = flat_object(text, ["command", "identifier", "data"], Some(1))?;
+    let mut data = Vec::new();
+    let [command, identifier, literal] = flat_object(
+        text,
+        ["command", "identifier", "data"],
+        Some(1),
+        Some(2),
+        &mut data,
+    )?;
     let identifier = identifier?;
     match command?.quoted() {
         r#""subscribe""# => Some(ScannedCommand::Subscribe(identifier)),
         r#""unsubscribe""# => Some(ScannedCommand::Unsubscribe(identifier)),
-        r#""message""# => Some(ScannedCommand::Message {
-            identifier,
-            data: data?,
-        }),
+        r#""message""# => {
+            literal?;
+            // UTF-8 with escapes replaced by whole characters.
+            let data = String::from_utf8(data).ok()?;
+            Some(ScannedCommand::Message { identifier, data })
+        }
         _ => None,
     }
 }
@@ -391,7 +438,7 @@ pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
 /// [`crate::command::data_action`] finds it, when the fast path is sure:
 /// `Some(None)` for no action (dispatched to `receive`).
 pub(crate) fn action(data: &str) -> Option<Option<Cow<'_, str>>> {
-    let [action] = flat_object(data, ["action"], None)?;
+    let [action] = flat_object(data, ["action"], None, None, &mut Vec::new())?;
     Some(action.map(|a| a.decode()).filter(|a| !a.is_empty()))
 }
 
@@ -401,7 +448,7 @@ mod tests {
     use crate::command::{data_action, parse, Command};
 
     fn quoted(frame: &str) -> Option<[Option<&str>; 2]> {
-        flat_object(frame, ["a", "b"], None).map(|f| f.map(|l| l.map(|l| l.quoted())))
+        flat_object(frame, ["a", "b"], None, None, &mut Vec::new()).map(|f| f.map(|l| l.map(|l| l.quoted())))
     }
 
     #[test]
@@ -441,14 +488,14 @@ mod tests {
     #[test]
     fn decodes_and_knows_the_rails_form() {
         let [Some(a), Some(b)] =
-            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"], Some(1))
+            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"], Some(1), None, &mut Vec::new())
                 .unwrap()
         else {
             panic!("both found")
         };
         assert_eq!(a.decode(), "{\"c\":\"\\ é/\n\"}");
         assert!(!a.is_rails_form() && !b.is_rails_form());
-        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"], Some(0)).unwrap() else {
+        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"], Some(0), None, &mut Vec::new()).unwrap() else {
             panic!("found")
         };
         assert!(c.is_rails_form());
@@ -473,7 +520,7 @@ mod tests {
                     i.decode() == identifier
                 }
                 (ScannedCommand::Message { identifier: i, data: d }, Command::Message { identifier, data }) => {
-                    i.decode() == identifier && d.decode() == data
+                    i.decode() == identifier && d == data
                 }
                 _ => false,
             };

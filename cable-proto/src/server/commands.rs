@@ -173,7 +173,7 @@ impl Server {
                 return self.command_message(
                     index,
                     IdentifierText::Scanned(identifier),
-                    data.decode(),
+                    Cow::Owned(data),
                 );
             }
             None => {}
