@@ -194,9 +194,7 @@ impl<'a> IdentifierText<'a> {
     /// The key of [`LiteralKey`]: the Rails-escaped literal.
     pub(crate) fn key(&self) -> Cow<'a, [u8]> {
         match self {
-            Self::Scanned(literal) if literal.is_rails_form() => {
-                Cow::Borrowed(literal.quoted().as_bytes())
-            }
+            Self::Scanned(literal) if literal.is_rails_form() => Cow::Borrowed(literal.quoted()),
             _ => {
                 let decoded = self.decoded();
                 let mut key = Vec::with_capacity(decoded.len() + decoded.len() / 4 + 2);

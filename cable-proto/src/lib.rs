@@ -47,8 +47,8 @@ pub mod handshake;
 mod hash;
 mod identifier;
 pub mod json;
-pub mod server;
 mod scan;
+pub mod server;
 mod slab;
 mod types;
 

@@ -15,8 +15,8 @@ use std::borrow::Cow;
 /// A JSON string literal as it stands in the text, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Literal<'a> {
-    /// The literal, quotes included.
-    quoted: &'a str,
+    /// The literal, quotes included (UTF-8: the scanner checked).
+    quoted: &'a [u8],
     /// No escapes at all.
     unescaped: bool,
     /// No escapes but `\"` and `\\`.
@@ -29,12 +29,12 @@ pub(crate) struct Literal<'a> {
 
 impl<'a> Literal<'a> {
     /// The literal, quotes included.
-    pub(crate) fn quoted(&self) -> &'a str {
+    pub(crate) fn quoted(&self) -> &'a [u8] {
         self.quoted
     }
 
     /// The text between the quotes, still escaped.
-    pub(crate) fn inner(&self) -> &'a str {
+    pub(crate) fn inner(&self) -> &'a [u8] {
         self.quoted
             .get(1..self.quoted.len().saturating_sub(1))
             .unwrap_or_default()
@@ -50,11 +50,12 @@ impl<'a> Literal<'a> {
     pub(crate) fn decode(&self) -> Cow<'a, str> {
         let inner = self.inner();
         if self.unescaped {
-            return Cow::Borrowed(inner);
+            // UTF-8 (the scanner checked): lossless.
+            return String::from_utf8_lossy(inner);
         }
         if self.quote_escapes_only {
             // Drop each escaping backslash, keep what it escapes.
-            let mut out = inner.as_bytes().to_vec();
+            let mut out = inner.to_vec();
             let mut escaped = false;
             out.retain(|&b| {
                 let keep = escaped || b != b'\\';
@@ -65,7 +66,7 @@ impl<'a> Literal<'a> {
             return Cow::Owned(String::from_utf8(out).unwrap_or_default());
         }
         let mut out = Vec::with_capacity(inner.len());
-        let mut bytes = inner.bytes();
+        let mut bytes = inner.iter().copied();
         while let Some(b) = bytes.next() {
             if b != b'\\' {
                 out.push(b);
@@ -111,6 +112,8 @@ const CONTROL: u8 = 3;
 /// `<`, `>`, `&` and the first byte of U+2028 and U+2029 (and of other
 /// characters: a conservative answer).
 const RAILS_ESCAPES: u8 = 4;
+/// Other bytes of non-ASCII characters.
+const NON_ASCII: u8 = 5;
 
 static CLASS: [u8; 256] = {
     let mut class = [PLAIN; 256];
@@ -124,6 +127,12 @@ static CLASS: [u8; 256] = {
     class[b'<' as usize] = RAILS_ESCAPES;
     class[b'>' as usize] = RAILS_ESCAPES;
     class[b'&' as usize] = RAILS_ESCAPES;
+    while b < 0x100 {
+        if b >= 0x80 {
+            class[b] = NON_ASCII;
+        }
+        b += 1;
+    }
     class[0xe2] = RAILS_ESCAPES;
     class
 };
@@ -138,7 +147,9 @@ fn special_bytes<const RAILS: bool>(word: u64) -> u64 {
     let structural = zero(word ^ (ONES * u64::from(b'"')))
         | zero(word ^ (ONES * u64::from(b'\\')))
         // Control characters (below 0x20).
-        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+        // Non-ASCII (to be checked as UTF-8; U+2028 and U+2029 among them).
+        | (word & HIGH);
     if !RAILS {
         return structural;
     }
@@ -146,8 +157,6 @@ fn special_bytes<const RAILS: bool>(word: u64) -> u64 {
         // `<` (0x3c) and `>` (0x3e) at once.
         | zero((word | (ONES * 2)) ^ (ONES * u64::from(b'>')))
         | zero(word ^ (ONES * u64::from(b'&')))
-        // Non-ASCII (the first byte of U+2028 among them).
-        | (word & HIGH)
 }
 
 /// What a flat value turned out to be.
@@ -157,13 +166,16 @@ enum Value<'a> {
 }
 
 struct Scanner<'a> {
-    text: &'a str,
+    text: &'a [u8],
     at: usize,
+    /// A byte of a non-ASCII character was seen: the text is to be checked
+    /// as UTF-8.
+    non_ascii: bool,
 }
 
 impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+        self.text.get(self.at).copied()
     }
 
     fn bump(&mut self) -> Option<u8> {
@@ -192,7 +204,7 @@ impl<'a> Scanner<'a> {
         out: &mut Vec<u8>,
     ) -> Option<Literal<'a>> {
         let start = self.at;
-        let bytes = self.text.as_bytes();
+        let bytes = self.text;
         if bytes.get(start) != Some(&b'"') {
             return None;
         }
@@ -218,8 +230,9 @@ impl<'a> Scanner<'a> {
                 }
                 at += 8;
             }
-            let class = CLASS[usize::from(*bytes.get(at)?)];
-            if class == PLAIN || (!RAILS && class == RAILS_ESCAPES) {
+            let b = *bytes.get(at)?;
+            let class = CLASS[usize::from(b)];
+            if class == PLAIN {
                 at += 1;
                 continue;
             }
@@ -271,8 +284,11 @@ impl<'a> Scanner<'a> {
             if class == CONTROL {
                 return None;
             }
-            // One of the characters Rails escapes, or might.
-            rails_form = false;
+            if class != NON_ASCII {
+                // One of the characters Rails escapes, or might.
+                rails_form = false;
+            }
+            self.non_ascii |= b >= 0x80;
             at += 1;
         }
         if DECODE {
@@ -323,7 +339,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn word(&mut self, word: &str) -> Option<()> {
+    fn word(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
         (self.text.get(self.at..end)? == word).then_some(())?;
         self.at = end;
@@ -337,9 +353,9 @@ impl<'a> Scanner<'a> {
     ) -> Option<Value<'a>> {
         match self.peek()? {
             b'"' => return self.string::<RAILS, DECODE>(out).map(Value::Str),
-            b't' => self.word("true")?,
-            b'f' => self.word("false")?,
-            b'n' => self.word("null")?,
+            b't' => self.word(b"true")?,
+            b'f' => self.word(b"false")?,
+            b'n' => self.word(b"null")?,
             _ => self.number()?,
         }
         Some(Value::Scalar)
@@ -351,16 +367,21 @@ impl<'a> Scanner<'a> {
 /// `None` if `text` is not a non-empty flat object the scanner is sure of, or
 /// a key of `keys` holds anything but a string. Only the literal of
 /// `keys[rails_key]` is checked for [`Literal::is_rails_form`]; the (last)
-/// string of `keys[decode_key]` is decoded into `out`.
+/// string of `keys[decode_key]` is decoded into `out`. Text that is not
+/// UTF-8 is refused (checked only if a byte is not ASCII).
 pub(crate) fn flat_object<'a, const N: usize>(
-    text: &'a str,
+    text: &'a [u8],
     keys: [&str; N],
     rails_key: Option<usize>,
     decode_key: Option<usize>,
     out: &mut Vec<u8>,
 ) -> Option<[Option<Literal<'a>>; N]> {
     let mut found = [None; N];
-    let mut s = Scanner { text, at: 0 };
+    let mut s = Scanner {
+        text,
+        at: 0,
+        non_ascii: false,
+    };
     s.whitespace();
     s.eat(b'{')?;
     s.whitespace();
@@ -372,7 +393,7 @@ pub(crate) fn flat_object<'a, const N: usize>(
         s.whitespace();
         s.eat(b':')?;
         s.whitespace();
-        let slot = keys.iter().position(|&k| k == key.inner());
+        let slot = keys.iter().position(|&k| k.as_bytes() == key.inner());
         let value = match slot {
             Some(_) if slot == rails_key => s.value::<true, false>(out)?,
             Some(_) if slot == decode_key => s.value::<false, true>(out)?,
@@ -392,7 +413,10 @@ pub(crate) fn flat_object<'a, const N: usize>(
         }
     }
     s.whitespace();
-    (s.at == text.len()).then_some(found)
+    if s.at != text.len() || (s.non_ascii && std::str::from_utf8(text).is_err()) {
+        return None;
+    }
+    Some(found)
 }
 
 /// A command the fast path recognised.
@@ -411,10 +435,9 @@ pub(crate) enum ScannedCommand<'a> {
 /// `data`, decoded as it is scanned); `None` sends the frame down the full
 /// path ([`crate::command::parse`]).
 pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
-    let text = std::str::from_utf8(frame).ok()?;
     let mut data = Vec::new();
     let [command, identifier, literal] = flat_object(
-        text,
+        frame,
         ["command", "identifier", "data"],
         Some(1),
         Some(2),
@@ -422,9 +445,9 @@ pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
     )?;
     let identifier = identifier?;
     match command?.quoted() {
-        r#""subscribe""# => Some(ScannedCommand::Subscribe(identifier)),
-        r#""unsubscribe""# => Some(ScannedCommand::Unsubscribe(identifier)),
-        r#""message""# => {
+        br#""subscribe""# => Some(ScannedCommand::Subscribe(identifier)),
+        br#""unsubscribe""# => Some(ScannedCommand::Unsubscribe(identifier)),
+        br#""message""# => {
             literal?;
             // UTF-8 with escapes replaced by whole characters.
             let data = String::from_utf8(data).ok()?;
@@ -438,7 +461,7 @@ pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
 /// [`crate::command::data_action`] finds it, when the fast path is sure:
 /// `Some(None)` for no action (dispatched to `receive`).
 pub(crate) fn action(data: &str) -> Option<Option<Cow<'_, str>>> {
-    let [action] = flat_object(data, ["action"], None, None, &mut Vec::new())?;
+    let [action] = flat_object(data.as_bytes(), ["action"], None, None, &mut Vec::new())?;
     Some(action.map(|a| a.decode()).filter(|a| !a.is_empty()))
 }
 
@@ -448,7 +471,8 @@ mod tests {
     use crate::command::{data_action, parse, Command};
 
     fn quoted(frame: &str) -> Option<[Option<&str>; 2]> {
-        flat_object(frame, ["a", "b"], None, None, &mut Vec::new()).map(|f| f.map(|l| l.map(|l| l.quoted())))
+        let found = flat_object(frame.as_bytes(), ["a", "b"], None, None, &mut Vec::new())?;
+        Some(found.map(|l| l.map(|l| std::str::from_utf8(l.quoted()).unwrap())))
     }
 
     #[test]
@@ -459,6 +483,10 @@ mod tests {
         );
         assert_eq!(quoted(r#"{"a":"1","a":"2"}"#), Some([Some(r#""2""#), None]));
         assert_eq!(quoted(r#"{"c":0}"#), Some([None, None]));
+        assert_eq!(
+            quoted(r#"{"a":"café ☕ \u2028"}"#),
+            Some([Some(r#""café ☕ \u2028""#), None])
+        );
     }
 
     #[test]
@@ -483,48 +511,75 @@ mod tests {
         ] {
             assert_eq!(quoted(frame), None, "{frame}");
         }
+        // Not UTF-8, in a string of no interest.
+        let mut frame = br#"{"c":"0123456789"}"#.to_vec();
+        frame[8] = 0xff;
+        assert!(flat_object(&frame, ["a"], None, None, &mut Vec::new()).is_none());
     }
 
     #[test]
     fn decodes_and_knows_the_rails_form() {
+        let text = r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#;
+        let mut out = Vec::new();
         let [Some(a), Some(b)] =
-            flat_object(r#"{"a":"{\"c\":\"\\ \u00e9\/\n\"}","b":"<&>"}"#, ["a", "b"], Some(1), None, &mut Vec::new())
-                .unwrap()
+            flat_object(text.as_bytes(), ["a", "b"], Some(1), Some(0), &mut out).unwrap()
         else {
             panic!("both found")
         };
         assert_eq!(a.decode(), "{\"c\":\"\\ é/\n\"}");
+        assert_eq!(out, a.decode().as_bytes());
         assert!(!a.is_rails_form() && !b.is_rails_form());
-        let [Some(c)] = flat_object(r#"{"c":"{\"k\":\"\\\\\"}"}"#, ["c"], Some(0), None, &mut Vec::new()).unwrap() else {
+        let text = r#"{"c":"{\"k\":\"\\\\ é\"}"}"#;
+        let [Some(c)] = flat_object(text.as_bytes(), ["c"], Some(0), None, &mut out).unwrap()
+        else {
             panic!("found")
         };
         assert!(c.is_rails_form());
         let mut rails = Vec::new();
         crate::json::write_rails_string(&mut rails, &c.decode());
-        assert_eq!(rails, c.quoted().as_bytes());
+        assert_eq!(rails, c.quoted());
+    }
+
+    /// Whatever the fast path recognises, the full parser reads the same.
+    fn agrees(frame: &[u8]) -> bool {
+        let Some(fast) = command(frame) else {
+            return true;
+        };
+        let Ok(full) = parse(frame) else {
+            return false;
+        };
+        match (fast, full) {
+            (ScannedCommand::Subscribe(i), Command::Subscribe { identifier })
+            | (ScannedCommand::Unsubscribe(i), Command::Unsubscribe { identifier }) => {
+                i.decode() == identifier && rails_form_is_right(&i)
+            }
+            (
+                ScannedCommand::Message {
+                    identifier: i,
+                    data: d,
+                },
+                Command::Message { identifier, data },
+            ) => i.decode() == identifier && d == data && rails_form_is_right(&i),
+            _ => false,
+        }
+    }
+
+    fn rails_form_is_right(literal: &Literal<'_>) -> bool {
+        let mut rails = Vec::new();
+        crate::json::write_rails_string(&mut rails, &literal.decode());
+        !literal.is_rails_form() || rails == literal.quoted()
     }
 
     #[test]
     fn commands_agree_with_the_full_parser() {
-        let frames = [
+        for frame in [
             r#"{"command":"subscribe","identifier":"{\"channel\":\"C\"}"}"#,
             r#"{"identifier":"x","command":"unsubscribe","n":1}"#,
             r#"{"command":"message","identifier":"i","data":"{\"action\":\"go\"}"}"#,
-        ];
-        for frame in frames {
-            let fast = command(frame.as_bytes()).expect("recognised");
-            let full = parse(frame.as_bytes()).unwrap();
-            let same = match (fast, full) {
-                (ScannedCommand::Subscribe(i), Command::Subscribe { identifier })
-                | (ScannedCommand::Unsubscribe(i), Command::Unsubscribe { identifier }) => {
-                    i.decode() == identifier
-                }
-                (ScannedCommand::Message { identifier: i, data: d }, Command::Message { identifier, data }) => {
-                    i.decode() == identifier && d == data
-                }
-                _ => false,
-            };
-            assert!(same, "{frame}");
+            r#"{"command":"message","identifier":"i","data":"{\"t\":\"\u00e9\\n\"}"}"#,
+        ] {
+            assert!(command(frame.as_bytes()).is_some(), "{frame}");
+            assert!(agrees(frame.as_bytes()), "{frame}");
         }
         for frame in [
             r#"{"command":"subscribe"}"#,
@@ -548,5 +603,57 @@ mod tests {
         }
         assert_eq!(action(r#"{"action":null}"#), None);
         assert_eq!(action(r#"{"action":5}"#), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Strings made of the characters that matter to the scanner.
+        fn text() -> impl Strategy<Value = String> {
+            proptest::string::string_regex(r#"[a-z"\\/<>&é\u{2028}\u{1}\u{7f} ]{0,12}"#)
+                .expect("a valid regex")
+        }
+
+        fn literal(s: &str) -> String {
+            serde_json::to_string(s).unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn fast_path_agrees_with_the_full_parser(
+                command in prop_oneof!["subscribe", "unsubscribe", "message", "x"],
+                identifier in text(),
+                data in text(),
+                extra in text(),
+                escape_u in any::<bool>(),
+            ) {
+                let mut identifier = literal(&identifier);
+                if escape_u {
+                    // The JS client escapes nothing but what JSON requires;
+                    // other clients may write \u escapes.
+                    identifier = identifier.replace('a', "\\u0061").replace('é', "\\u00e9");
+                }
+                let frame = format!(
+                    r#"{{"command":"{command}","identifier":{identifier},"data":{},"x":{}}}"#,
+                    literal(&data),
+                    literal(&extra),
+                );
+                prop_assert!(agrees(frame.as_bytes()), "{}", frame);
+            }
+
+            #[test]
+            fn fast_path_agrees_on_any_bytes(frame in proptest::collection::vec(any::<u8>(), 0..64)) {
+                prop_assert!(agrees(&frame));
+            }
+
+            #[test]
+            fn actions_agree_on_flat_objects(value in text(), other in text()) {
+                let data = format!(r#"{{"x":{},"action":{}}}"#, literal(&other), literal(&value));
+                if let Some(fast) = action(&data) {
+                    prop_assert_eq!(Some(fast), data_action(&data).ok());
+                }
+            }
+        }
     }
 }

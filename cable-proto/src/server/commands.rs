@@ -297,12 +297,7 @@ impl Server {
         });
     }
 
-    fn command_message(
-        &mut self,
-        index: u32,
-        identifier: IdentifierText<'_>,
-        data: Cow<'_, str>,
-    ) {
+    fn command_message(&mut self, index: u32, identifier: IdentifierText<'_>, data: Cow<'_, str>) {
         let Some(sub) = self.sub_by_key(index, &identifier.key()) else {
             self.fail(
                 index,
