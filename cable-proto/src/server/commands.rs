@@ -16,7 +16,7 @@ use crate::types::ConnectionId;
 use super::config::LimitAction;
 use super::decisions::{PendingPerform, PendingSubscription};
 use super::events::{Event, Perform, UnsubscribeCause};
-use super::records::{Awaiting, ConnState, IdentEntry, Sub};
+use super::records::{Awaiting, ConnState, IdentEntry, Sub, NONE};
 use super::Server;
 
 impl Server {
@@ -200,7 +200,7 @@ impl Server {
     /// `max_subscriptions`): comparing their literals is cheaper than
     /// hashing `key`, and an index would cost memory.
     fn sub_by_key(&self, conn: u32, key: &[u8]) -> Option<u32> {
-        self.conns.get(conn)?.subs.iter().copied().find(|&s| {
+        self.subs_of(conn).find(|&s| {
             self.subs.get(s).is_some_and(|sub| {
                 self.idents
                     .get(sub.ident)
@@ -241,7 +241,7 @@ impl Server {
             return;
         }
         let limits = &self.config.limits;
-        let count = self.conns.get(index).map_or(0, |c| c.subs.len());
+        let count = self.subs_of(index).count();
         if count >= limits.max_subscriptions {
             let error = CommandError::TooManySubscriptions {
                 limit: limits.max_subscriptions,
@@ -275,12 +275,10 @@ impl Server {
             ident,
             waiting: 0,
             live: false,
+            next_of_conn: NONE,
             memberships: Box::default(),
         });
-        let Some(conn) = self.conns.get_mut(index) else {
-            return;
-        };
-        super::subscriptions::push_exact(&mut conn.subs, sub);
+        self.link_sub(index, sub);
         let identity = self.identity_of(index);
         let timeout = self.config.decision_timeouts.subscribe;
         let seq = self.open_decision(index, Awaiting::Subscription, timeout);

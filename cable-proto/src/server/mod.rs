@@ -20,6 +20,7 @@
 
 mod commands;
 mod config;
+mod conn_subs;
 mod decisions;
 mod envelope;
 mod events;

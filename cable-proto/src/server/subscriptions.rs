@@ -318,11 +318,7 @@ impl Server {
 
     /// The pending (not yet live) subscription of connection `conn`.
     pub(super) fn pending_sub_of(&self, conn: u32) -> Option<u32> {
-        self.conns
-            .get(conn)?
-            .subs
-            .iter()
-            .copied()
+        self.subs_of(conn)
             .find(|&s| self.subs.get(s).is_some_and(|sub| !sub.live))
     }
 
@@ -392,11 +388,7 @@ impl Server {
     }
 
     pub(super) fn drop_subscriptions(&mut self, index: u32, cause: UnsubscribeCause) {
-        let subs = match self.conns.get_mut(index) {
-            Some(conn) => std::mem::take(&mut conn.subs).into_vec(),
-            None => return,
-        };
-        for sub in subs {
+        for sub in self.take_subs(index) {
             self.remove_subscription(sub, Some(cause));
         }
     }
@@ -423,12 +415,8 @@ impl Server {
             sub.waiting = 0; // going away: no confirmation
         }
         self.clear_subscription_streams(index);
+        self.unlink_sub(conn, index);
         self.subs.remove(index);
-        if let Some(c) = self.conns.get_mut(conn) {
-            if let Some(pos) = c.subs.iter().position(|&s| s == index) {
-                swap_remove_exact(&mut c.subs, pos);
-            }
-        }
         if let Some(entry) = self.idents.get_mut(ident) {
             entry.refs -= 1;
             if entry.refs == 0 {
