@@ -85,9 +85,9 @@ pub struct Server {
     stream_index: Map<StreamName, u32>,
     groups: Slab<Group>,
     group_index: Map<(u32, records::Encoding), u32>,
-    /// Identity -> its first and last connections (the rest are linked
-    /// through `Conn::{prev,next}_same_identity`).
-    identities: Map<Identity, (u32, u32)>,
+    /// Identity (its seeded hash) -> its first and last connections (the
+    /// rest are linked through `Conn::{prev,next}_same_identity`).
+    identities: Map<u64, (u32, u32)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: Timers,
