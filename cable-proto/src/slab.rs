@@ -2,18 +2,22 @@
 //! generation per slot so that stale handles are detected instead of aliasing
 //! a newer occupant.
 //!
-//! The values are one vector (one indirection on the fan-out path), grown by
+//! The slots are one vector (one indirection on the fan-out path), grown by
 //! an eighth at a time rather than doubled: a slab of a million connections
 //! then carries at most an eighth of slack instead of up to a half, and each
-//! growth still moves it O(1) times per slot, amortised. The generations are
-//! a vector of their own: beside an 8-aligned value a `u32` would take eight
-//! bytes, and only the checked lookups read it.
+//! growth still moves it O(1) times per slot, amortised.
+
+/// One slot of a [`Slab`].
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
 
 /// A vector of slots with a free list.
 #[derive(Debug, Clone)]
 pub(crate) struct Slab<T> {
-    values: Vec<Option<T>>,
-    generations: Vec<u32>,
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
 }
@@ -21,8 +25,7 @@ pub(crate) struct Slab<T> {
 impl<T> Default for Slab<T> {
     fn default() -> Self {
         Self {
-            values: Vec::new(),
-            generations: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
             len: 0,
         }
@@ -34,31 +37,29 @@ impl<T> Slab<T> {
     pub(crate) fn insert(&mut self, value: T) -> (u32, u32) {
         self.len += 1;
         if let Some(index) = self.free.pop() {
-            let at = index as usize;
-            if let (Some(slot), Some(generation)) =
-                (self.values.get_mut(at), self.generations.get_mut(at))
-            {
-                *generation = generation.wrapping_add(1);
-                *slot = Some(value);
-                return (index, *generation);
+            let slot = &mut self.slots[index as usize];
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.value = Some(value);
+            (index, slot.generation)
+        } else {
+            // More than u32::MAX live entries cannot happen before memory runs out.
+            let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            if self.slots.len() == self.slots.capacity() {
+                let extra = (self.slots.len() / 8).max(16);
+                self.slots.reserve_exact(extra);
             }
-            return (index, 0); // cannot happen: free indices are in range
+            self.slots.push(Slot {
+                generation: 0,
+                value: Some(value),
+            });
+            (index, 0)
         }
-        // More than u32::MAX live entries cannot happen before memory runs out.
-        let index = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        if self.values.len() == self.values.capacity() {
-            let extra = (self.values.len() / 8).max(16);
-            self.values.reserve_exact(extra);
-            self.generations.reserve_exact(extra);
-        }
-        self.values.push(Some(value));
-        self.generations.push(0);
-        (index, 0)
     }
 
     /// Removes the value at `index`, if any.
     pub(crate) fn remove(&mut self, index: u32) -> Option<T> {
-        let value = self.values.get_mut(index as usize)?.take()?;
+        let slot = self.slots.get_mut(index as usize)?;
+        let value = slot.value.take()?;
         self.free.push(index);
         self.len -= 1;
         Some(value)
@@ -66,33 +67,37 @@ impl<T> Slab<T> {
 
     /// The value at `index`, whatever its generation.
     pub(crate) fn get(&self, index: u32) -> Option<&T> {
-        self.values.get(index as usize)?.as_ref()
+        self.slots.get(index as usize)?.value.as_ref()
     }
 
     /// The value at `index`, whatever its generation.
     pub(crate) fn get_mut(&mut self, index: u32) -> Option<&mut T> {
-        self.values.get_mut(index as usize)?.as_mut()
+        self.slots.get_mut(index as usize)?.value.as_mut()
     }
 
     /// The value at `index` if its generation is `generation`.
     pub(crate) fn get_checked(&self, index: u32, generation: u32) -> Option<&T> {
-        if self.generation(index) != generation {
-            return None;
+        let slot = self.slots.get(index as usize)?;
+        if slot.generation == generation {
+            slot.value.as_ref()
+        } else {
+            None
         }
-        self.get(index)
     }
 
     /// The value at `index` if its generation is `generation`.
     pub(crate) fn get_checked_mut(&mut self, index: u32, generation: u32) -> Option<&mut T> {
-        if self.generation(index) != generation {
-            return None;
+        let slot = self.slots.get_mut(index as usize)?;
+        if slot.generation == generation {
+            slot.value.as_mut()
+        } else {
+            None
         }
-        self.get_mut(index)
     }
 
     /// The generation of the slot at `index` (meaningful only while occupied).
     pub(crate) fn generation(&self, index: u32) -> u32 {
-        self.generations.get(index as usize).copied().unwrap_or(0)
+        self.slots.get(index as usize).map_or(0, |s| s.generation)
     }
 
     /// Live entries.
@@ -102,7 +107,7 @@ impl<T> Slab<T> {
 
     /// Slots ever allocated (live or free): the bound of valid indices.
     pub(crate) fn capacity_slots(&self) -> u32 {
-        u32::try_from(self.values.len()).unwrap_or(u32::MAX)
+        u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
     }
 }
 
@@ -131,7 +136,7 @@ mod tests {
         let mut slab = Slab::default();
         for i in 0..100_000u32 {
             assert_eq!(slab.insert(i), (i, 0));
-            let (len, capacity) = (slab.values.len(), slab.values.capacity());
+            let (len, capacity) = (slab.slots.len(), slab.slots.capacity());
             assert!(
                 capacity <= len + (len / 8).max(16),
                 "{len} slots in {capacity}"
