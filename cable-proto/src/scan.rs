@@ -435,6 +435,9 @@ pub(crate) enum ScannedCommand<'a> {
 /// `data`, decoded as it is scanned); `None` sends the frame down the full
 /// path ([`crate::command::parse`]).
 pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
+    if let Some(command) = client_layout(frame) {
+        return Some(command);
+    }
     let mut data = Vec::new();
     let [command, identifier, literal] = flat_object(
         frame,
@@ -455,6 +458,46 @@ pub(crate) fn command(frame: &[u8]) -> Option<ScannedCommand<'_>> {
         }
         _ => None,
     }
+}
+
+/// The layout `@rails/actioncable` writes (`JSON.stringify` of
+/// `{command, identifier[, data]}`: that key order, no whitespace), read
+/// with no more than its two or three strings scanned.
+fn client_layout(frame: &[u8]) -> Option<ScannedCommand<'_>> {
+    const SUBSCRIBE: &[u8] = br#"{"command":"subscribe","identifier":"#;
+    const UNSUBSCRIBE: &[u8] = br#"{"command":"unsubscribe","identifier":"#;
+    const MESSAGE: &[u8] = br#"{"command":"message","identifier":"#;
+    const DATA: &[u8] = br#","data":"#;
+    let start = [SUBSCRIBE, UNSUBSCRIBE, MESSAGE]
+        .into_iter()
+        .find(|prefix| frame.starts_with(prefix))?;
+    let mut s = Scanner {
+        text: frame,
+        at: start.len(),
+        non_ascii: false,
+    };
+    let mut data = Vec::new();
+    let identifier = s.string::<true, false>(&mut data)?;
+    let message = start == MESSAGE;
+    if message {
+        if !frame.get(s.at..)?.starts_with(DATA) {
+            return None;
+        }
+        s.at += DATA.len();
+        s.string::<false, true>(&mut data)?;
+    }
+    if frame.get(s.at..)? != b"}" || (s.non_ascii && std::str::from_utf8(frame).is_err()) {
+        return None;
+    }
+    Some(if message {
+        // UTF-8 with escapes replaced by whole characters.
+        let data = String::from_utf8(data).ok()?;
+        ScannedCommand::Message { identifier, data }
+    } else if start == SUBSCRIBE {
+        ScannedCommand::Subscribe(identifier)
+    } else {
+        ScannedCommand::Unsubscribe(identifier)
+    })
 }
 
 /// The `action` of a message's (decoded) data as
@@ -639,6 +682,22 @@ mod tests {
                     literal(&data),
                     literal(&extra),
                 );
+                prop_assert!(agrees(frame.as_bytes()), "{}", frame);
+            }
+
+            #[test]
+            fn the_js_clients_frames_take_the_fast_path(
+                identifier in text(),
+                data in text(),
+                which in 0..3u8,
+            ) {
+                let command = match which {
+                    0 => Command::Subscribe { identifier: identifier.into() },
+                    1 => Command::Unsubscribe { identifier: identifier.into() },
+                    _ => Command::Message { identifier: identifier.into(), data: data.into() },
+                };
+                let frame = command.encode();
+                prop_assert!(client_layout(frame.as_bytes()).is_some(), "{}", frame);
                 prop_assert!(agrees(frame.as_bytes()), "{}", frame);
             }
 

@@ -93,7 +93,11 @@ impl Server {
             .get(&self.identity_key(identity))
             .map_or(NONE, |&(head, _)| head);
         while let Some(conn) = self.conns.get(cur) {
-            if conn.identity.as_ref().is_some_and(|i| i.as_str() == identity) {
+            if conn
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.as_str() == identity)
+            {
                 out.push(cur);
             }
             cur = conn.next_same_identity;
