@@ -17,6 +17,12 @@
 //!
 //! Each result is one JSON object per line:
 //! `{"name":..,"value":..,"unit":..,"baseline":..,"ratio":..}`, ratio = ours / baseline.
+//!
+//! [`repeat_command`] (`cable-fixtures bench --repeat WORK --times N`) does
+//! one command row's work, or its baseline's, N times and nothing else: run
+//! under `valgrind --tool=callgrind` with two values of N, the difference of
+//! the instruction counts over the difference of N is the count of one
+//! command, the same on a loaded machine as on an idle one.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -284,20 +290,14 @@ fn commands(budget: Budget) -> Vec<Measurement> {
     let mut out = Vec::new();
     let mut scene = CommandScene::new();
     let sub = scene.sub.clone();
-    let (ours, base) = compare(
-        budget,
-        1,
-        &mut || scene.subscribe_once(),
-        &mut || ignored_any(sub.as_bytes()),
-    );
+    let (ours, base) = compare(budget, 1, &mut || scene.subscribe_once(), &mut || {
+        ignored_any(sub.as_bytes())
+    });
     out.push(Measurement::new("command_subscribe", ours, "ns", base));
     let mut scene = scene.subscribed();
-    let (ours, base) = compare(
-        budget,
-        1,
-        &mut || scene.message_once(),
-        &mut || ignored_any(MESSAGE.as_bytes()),
-    );
+    let (ours, base) = compare(budget, 1, &mut || scene.message_once(), &mut || {
+        ignored_any(MESSAGE.as_bytes())
+    });
     out.push(Measurement::new("command_message", ours, "ns", base));
     out
 }
