@@ -1,6 +1,7 @@
 //! The fast path of command handling: a strict scanner for flat JSON objects
 //! whose values are strings or scalars, finding the string literals of a few
-//! keys without decoding them and without allocating.
+//! keys without decoding them (but for the one asked to be decoded as it is
+//! scanned: a message's `data`, which the application gets as a string).
 //!
 //! It accepts a subset of JSON and says `None` for anything else (nested
 //! values, escapes in keys, lone surrogates, an empty object, any doubt): the
