@@ -17,6 +17,12 @@
 //!
 //! Each result is one JSON object per line:
 //! `{"name":..,"value":..,"unit":..,"baseline":..,"ratio":..}`, ratio = ours / baseline.
+//!
+//! [`repeat_command`] (`cable-fixtures bench --repeat WORK --times N`) does
+//! one command row's work, or its baseline's, N times and nothing else: run
+//! under `valgrind --tool=callgrind` with two values of N, the difference of
+//! the instruction counts over the difference of N is the count of one
+//! command, the same on a loaded machine as on an idle one.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -227,49 +233,107 @@ const PAYLOAD: &str = r#"{"text":"hello there, this is a chat message","from":"a
 
 // ---------------------------------------------------------------- measurements
 
+/// The command rows' scene: a connection of `alice` on a server where `bob`
+/// already holds the identifier (as in a room with people in it).
+struct CommandScene {
+    server: Server,
+    now: Instant,
+    conn: ConnectionId,
+    sub: String,
+}
+
+impl CommandScene {
+    fn new() -> Self {
+        let (mut server, now) = server();
+        let other = connect(&mut server, now, "bob");
+        subscribe(&mut server, now, other, CHAT, "chat_lobby");
+        let conn = connect(&mut server, now, "alice");
+        Self {
+            server,
+            now,
+            conn,
+            sub: subscribe_frame(CHAT),
+        }
+    }
+
+    /// `subscribe` handled: the request, its decision (abandoned), cleanup.
+    fn subscribe_once(&mut self) {
+        let (server, now) = (&mut self.server, self.now);
+        let _ = server.handle_text(self.conn, black_box(self.sub.as_bytes()), now);
+        if let Some(Event::SubscriptionRequested { pending, .. }) = server.poll_event() {
+            let _ = server.abandon_subscription(pending, now);
+        }
+    }
+
+    /// Subscribes `alice`, for the `message` row.
+    fn subscribed(mut self) -> Self {
+        subscribe(&mut self.server, self.now, self.conn, CHAT, "chat_lobby");
+        self
+    }
+
+    /// `message` handled to the `Perform` event, whose decision is answered
+    /// at once with no effect.
+    fn message_once(&mut self) {
+        let (server, now) = (&mut self.server, self.now);
+        let _ = server.handle_text(self.conn, black_box(MESSAGE.as_bytes()), now);
+        if let Some(Event::Perform(perform)) = server.poll_event() {
+            let _ = server.complete_perform(perform.pending, PerformOutcome::new(), now);
+        }
+    }
+}
+
+fn ignored_any(frame: &[u8]) {
+    let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(frame)));
+}
+
 fn commands(budget: Budget) -> Vec<Measurement> {
     let mut out = Vec::new();
-    let (mut server, now) = server();
-    // Another connection holds the identifier, as in a room with people in it.
-    let other = connect(&mut server, now, "bob");
-    subscribe(&mut server, now, other, CHAT, "chat_lobby");
-    let conn = connect(&mut server, now, "alice");
-    let sub = subscribe_frame(CHAT);
-    let (ours, base) = compare(
-        budget,
-        1,
-        &mut || {
-            let _ = server.handle_text(conn, black_box(sub.as_bytes()), now);
-            if let Some(Event::SubscriptionRequested { pending, .. }) = server.poll_event() {
-                let _ = server.abandon_subscription(pending, now);
-            }
-        },
-        &mut || {
-            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(
-                sub.as_bytes(),
-            )));
-        },
-    );
+    let mut scene = CommandScene::new();
+    let sub = scene.sub.clone();
+    let (ours, base) = compare(budget, 1, &mut || scene.subscribe_once(), &mut || {
+        ignored_any(sub.as_bytes())
+    });
     out.push(Measurement::new("command_subscribe", ours, "ns", base));
-    subscribe(&mut server, now, conn, CHAT, "chat_lobby");
-    let (ours, base) = compare(
-        budget,
-        1,
-        &mut || {
-            let _ = server.handle_text(conn, black_box(MESSAGE.as_bytes()), now);
-            // The perform is a decision: answered at once, with no effect.
-            if let Some(Event::Perform(perform)) = server.poll_event() {
-                let _ = server.complete_perform(perform.pending, PerformOutcome::new(), now);
-            }
-        },
-        &mut || {
-            let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(
-                MESSAGE.as_bytes(),
-            )));
-        },
-    );
+    let mut scene = scene.subscribed();
+    let (ours, base) = compare(budget, 1, &mut || scene.message_once(), &mut || {
+        ignored_any(MESSAGE.as_bytes())
+    });
     out.push(Measurement::new("command_message", ours, "ns", base));
     out
+}
+
+/// One command row's work, for counting instructions
+/// (`cable-fixtures bench --repeat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandWork {
+    /// `subscribe` handled, as in the `command_subscribe` row.
+    Subscribe,
+    /// `message` handled, as in the `command_message` row.
+    Message,
+    /// The `subscribe` row's baseline: `IgnoredAny` over its bytes.
+    SubscribeBaseline,
+    /// The `message` row's baseline: `IgnoredAny` over its bytes.
+    MessageBaseline,
+}
+
+/// Sets the scene of a command row, then does its work `times` times and
+/// nothing else: run under `valgrind --tool=callgrind` with two counts, the
+/// difference of the totals divided by the difference of the counts is the
+/// instructions of one command (setup cancels out).
+pub fn repeat_command(work: CommandWork, times: u64) {
+    let mut scene = CommandScene::new();
+    if work == CommandWork::Message {
+        scene = scene.subscribed();
+    }
+    let sub = scene.sub.clone();
+    for _ in 0..times {
+        match work {
+            CommandWork::Subscribe => scene.subscribe_once(),
+            CommandWork::Message => scene.message_once(),
+            CommandWork::SubscribeBaseline => ignored_any(sub.as_bytes()),
+            CommandWork::MessageBaseline => ignored_any(MESSAGE.as_bytes()),
+        }
+    }
 }
 
 /// The baseline of every fan-out: clone one `Bytes` into a `Vec`, `n` times.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use cable_fixtures::bench::{self, Budget, CountingAlloc};
+use cable_fixtures::bench::{self, Budget, CommandWork, CountingAlloc};
 use cable_fixtures::live::{LiveOptions, LiveTarget};
 use cable_fixtures::{compare, core_target, corpus, live, Deviations, Error, Transcript};
 
@@ -58,6 +58,14 @@ struct BenchArgs {
     /// Short rounds: the whole run in under 60 s.
     #[arg(long)]
     quick: bool,
+    /// Instead of measuring: do one command row's work (`subscribe`, `message`,
+    /// `subscribe-baseline`, `message-baseline`) --times times and exit, for
+    /// `valgrind --tool=callgrind` (see BENCHMARKS.md).
+    #[arg(long, value_parser = ["subscribe", "message", "subscribe-baseline", "message-baseline"])]
+    repeat: Option<String>,
+    /// With --repeat: how many times.
+    #[arg(long, default_value_t = 10_000)]
+    times: u64,
 }
 
 #[derive(Args)]
@@ -357,6 +365,16 @@ fn floor(args: FloorArgs) -> Result<bool, Error> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<bool, Error> {
+    if let Some(work) = args.repeat {
+        let work = match work.as_str() {
+            "subscribe" => CommandWork::Subscribe,
+            "message" => CommandWork::Message,
+            "subscribe-baseline" => CommandWork::SubscribeBaseline,
+            _ => CommandWork::MessageBaseline,
+        };
+        bench::repeat_command(work, args.times);
+        return Ok(true);
+    }
     let budget = if args.quick {
         Budget::quick()
     } else {

@@ -8,7 +8,7 @@
 //! Its parsed params (the `channel` and the rest) are there for the
 //! application.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::json::write_rails_string;
+use crate::scan::Literal;
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +147,69 @@ impl Hash for Identifier {
 impl Borrow<str> for Identifier {
     fn borrow(&self) -> &str {
         self.as_str()
+    }
+}
+
+/// An [`Identifier`] as the core's index keys it: by its Rails-escaped
+/// literal, which is what a client's own literal usually is already, so
+/// that a command's identifier is found without decoding it.
+#[derive(Clone)]
+pub(crate) struct LiteralKey(pub(crate) Identifier);
+
+impl PartialEq for LiteralKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.json_literal() == other.0.json_literal()
+    }
+}
+
+impl Eq for LiteralKey {}
+
+impl Hash for LiteralKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.json_literal().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for LiteralKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.json_literal()
+    }
+}
+
+impl fmt::Debug for LiteralKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A command's identifier as it came: the literal the fast path found, or
+/// the string the full parser decoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdentifierText<'a> {
+    Scanned(Literal<'a>),
+    Decoded(&'a str),
+}
+
+impl<'a> IdentifierText<'a> {
+    /// The key of [`LiteralKey`]: the Rails-escaped literal.
+    pub(crate) fn key(&self) -> Cow<'a, [u8]> {
+        match self {
+            Self::Scanned(literal) if literal.is_rails_form() => Cow::Borrowed(literal.quoted()),
+            _ => {
+                let decoded = self.decoded();
+                let mut key = Vec::with_capacity(decoded.len() + decoded.len() / 4 + 2);
+                write_rails_string(&mut key, &decoded);
+                Cow::Owned(key)
+            }
+        }
+    }
+
+    /// The identifier string.
+    pub(crate) fn decoded(&self) -> Cow<'a, str> {
+        match self {
+            Self::Scanned(literal) => literal.decode(),
+            Self::Decoded(text) => Cow::Borrowed(text),
+        }
     }
 }
 

@@ -9,13 +9,14 @@ use bytes::Bytes;
 use crate::command::{self, Command};
 use crate::error::{truncate, CommandError, UsageError};
 use crate::frame::DisconnectReason;
-use crate::identifier::Identifier;
+use crate::identifier::{Identifier, IdentifierText, LiteralKey};
+use crate::scan::{self, ScannedCommand};
 use crate::types::ConnectionId;
 
 use super::config::LimitAction;
 use super::decisions::{PendingPerform, PendingSubscription};
 use super::events::{Event, Perform, UnsubscribeCause};
-use super::records::{Awaiting, ConnState, IdentEntry, Sub};
+use super::records::{Awaiting, ConnState, IdentEntry, Sub, NONE};
 use super::Server;
 
 impl Server {
@@ -159,20 +160,34 @@ impl Server {
             });
             return;
         }
+        // The commonest commands take the fast path; anything it is not sure
+        // of, the full parser (whose answers are the reference).
+        match scan::command(frame) {
+            Some(ScannedCommand::Subscribe(identifier)) => {
+                return self.command_subscribe(index, IdentifierText::Scanned(identifier));
+            }
+            Some(ScannedCommand::Unsubscribe(identifier)) => {
+                return self.command_unsubscribe(index, IdentifierText::Scanned(identifier));
+            }
+            Some(ScannedCommand::Message { identifier, data }) => {
+                return self.command_message(
+                    index,
+                    IdentifierText::Scanned(identifier),
+                    Cow::Owned(data),
+                );
+            }
+            None => {}
+        }
         match command::parse(frame) {
             Err(error) => self.fail(index, error),
-            Ok(Command::Subscribe { identifier }) => self.command_subscribe(index, &identifier),
-            Ok(Command::Unsubscribe { identifier }) => match self.find_sub(index, &identifier) {
-                Some(sub) => self.remove_subscription(sub, Some(UnsubscribeCause::Command)),
-                None => self.fail(
-                    index,
-                    CommandError::UnknownSubscription {
-                        identifier: truncate(&identifier, 256),
-                    },
-                ),
-            },
+            Ok(Command::Subscribe { identifier }) => {
+                self.command_subscribe(index, IdentifierText::Decoded(&identifier))
+            }
+            Ok(Command::Unsubscribe { identifier }) => {
+                self.command_unsubscribe(index, IdentifierText::Decoded(&identifier))
+            }
             Ok(Command::Message { identifier, data }) => {
-                self.command_message(index, &identifier, data)
+                self.command_message(index, IdentifierText::Decoded(&identifier), data)
             }
             // `Command` is non-exhaustive for future (extended protocol) commands.
             #[allow(unreachable_patterns)]
@@ -180,30 +195,53 @@ impl Server {
         }
     }
 
-    pub(super) fn find_sub(&self, conn: u32, identifier: &str) -> Option<u32> {
-        let &ident = self.ident_index.get(identifier)?;
-        // A connection holds few subscriptions (at most `max_subscriptions`):
-        // a scan is cheaper in memory than an index, and as fast.
-        self.conns
-            .get(conn)?
-            .subs
-            .iter()
-            .copied()
-            .find(|&s| self.subs.get(s).is_some_and(|sub| sub.ident == ident))
+    /// Connection `conn`'s subscription whose identifier's Rails-escaped
+    /// literal is `key`. A connection holds few subscriptions (at most
+    /// `max_subscriptions`): comparing their literals is cheaper than
+    /// hashing `key`, and an index would cost memory.
+    fn sub_by_key(&self, conn: u32, key: &[u8]) -> Option<u32> {
+        self.subs_of(conn).find(|&s| {
+            self.subs.get(s).is_some_and(|sub| {
+                self.idents
+                    .get(sub.ident)
+                    .is_some_and(|e| e.identifier.json_literal() == key)
+            })
+        })
     }
 
-    fn command_subscribe(&mut self, index: u32, raw: &str) {
-        if self.find_sub(index, raw).is_some() {
+    /// Connection `conn`'s subscription to the (decoded) `identifier`.
+    // Unused by the three commands (their literal takes the fast path), kept
+    // for commands that name an identifier and have no literal at hand.
+    #[allow(dead_code)]
+    pub(super) fn find_sub(&self, conn: u32, identifier: &str) -> Option<u32> {
+        self.sub_by_key(conn, &IdentifierText::Decoded(identifier).key())
+    }
+
+    fn command_unsubscribe(&mut self, index: u32, identifier: IdentifierText<'_>) {
+        match self.sub_by_key(index, &identifier.key()) {
+            Some(sub) => self.remove_subscription(sub, Some(UnsubscribeCause::Command)),
+            None => self.fail(
+                index,
+                CommandError::UnknownSubscription {
+                    identifier: truncate(&identifier.decoded(), 256),
+                },
+            ),
+        }
+    }
+
+    fn command_subscribe(&mut self, index: u32, identifier: IdentifierText<'_>) {
+        let key = identifier.key();
+        if self.sub_by_key(index, &key).is_some() {
             self.fail(
                 index,
                 CommandError::AlreadySubscribed {
-                    identifier: truncate(raw, 256),
+                    identifier: truncate(&identifier.decoded(), 256),
                 },
             );
             return;
         }
         let limits = &self.config.limits;
-        let count = self.conns.get(index).map_or(0, |c| c.subs.len());
+        let count = self.subs_of(index).count();
         if count >= limits.max_subscriptions {
             let error = CommandError::TooManySubscriptions {
                 limit: limits.max_subscriptions,
@@ -212,15 +250,15 @@ impl Server {
             self.limit_exceeded(index, error, action);
             return;
         }
-        let ident = match self.ident_index.get(raw) {
+        let ident = match self.ident_index.get(&*key) {
             Some(&ident) => ident,
-            None => match Identifier::parse(raw, limits.max_identifier_bytes) {
+            None => match Identifier::parse(&identifier.decoded(), limits.max_identifier_bytes) {
                 Ok(identifier) => {
                     let (ident, _) = self.idents.insert(IdentEntry {
                         identifier: identifier.clone(),
                         refs: 0,
                     });
-                    self.ident_index.insert(identifier, ident);
+                    self.ident_index.insert(LiteralKey(identifier), ident);
                     ident
                 }
                 Err(error) => {
@@ -237,12 +275,10 @@ impl Server {
             ident,
             waiting: 0,
             live: false,
+            next_of_conn: NONE,
             memberships: Box::default(),
         });
-        let Some(conn) = self.conns.get_mut(index) else {
-            return;
-        };
-        super::subscriptions::push_exact(&mut conn.subs, sub);
+        self.link_sub(index, sub);
         let identity = self.identity_of(index);
         let timeout = self.config.decision_timeouts.subscribe;
         let seq = self.open_decision(index, Awaiting::Subscription, timeout);
@@ -259,12 +295,12 @@ impl Server {
         });
     }
 
-    fn command_message(&mut self, index: u32, raw: &str, data: Cow<'_, str>) {
-        let Some(sub) = self.find_sub(index, raw) else {
+    fn command_message(&mut self, index: u32, identifier: IdentifierText<'_>, data: Cow<'_, str>) {
+        let Some(sub) = self.sub_by_key(index, &identifier.key()) else {
             self.fail(
                 index,
                 CommandError::UnknownSubscription {
-                    identifier: truncate(raw, 256),
+                    identifier: truncate(&identifier.decoded(), 256),
                 },
             );
             return;
@@ -275,12 +311,12 @@ impl Server {
             self.fail(
                 index,
                 CommandError::UnknownSubscription {
-                    identifier: truncate(raw, 256),
+                    identifier: truncate(&identifier.decoded(), 256),
                 },
             );
             return;
         }
-        let action = match command::data_action(&data) {
+        let action = match scan::action(&data).map_or_else(|| command::data_action(&data), Ok) {
             Ok(action) => action.map_or_else(|| "receive".into(), |a| Box::<str>::from(&*a)),
             Err(error) => {
                 self.fail(index, error);

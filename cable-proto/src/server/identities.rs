@@ -2,6 +2,14 @@
 //! through the connection records, with its ends in a map, so that adding
 //! and removing a connection is O(1) however many share an identity (every
 //! tokenless client of an open app is `anonymous`).
+//!
+//! The map is keyed by the identity's seeded hash, not by the identity: its
+//! entries take 16 bytes instead of 24 (and hold no reference on the
+//! identity). Identities whose hashes collide share a list; every
+//! connection keeps its identity, and [`Server::connections_of`] keeps only
+//! those of the identity asked for.
+
+use std::hash::BuildHasher;
 
 use crate::types::Identity;
 
@@ -12,14 +20,15 @@ impl Server {
     /// Gives connection `index` `identity` and appends it to the identity's
     /// list.
     pub(super) fn link_identity(&mut self, index: u32, identity: Identity) {
-        let tail = match self.identities.get_mut(identity.as_str()) {
+        let key = self.identity_key(identity.as_str());
+        let tail = match self.identities.get_mut(&key) {
             Some((_, tail)) => {
                 let previous = *tail;
                 *tail = index;
                 previous
             }
             None => {
-                self.identities.insert(identity.clone(), (index, index));
+                self.identities.insert(key, (index, index));
                 NONE
             }
         };
@@ -41,11 +50,12 @@ impl Server {
         let Some(conn) = self.conns.get(index) else {
             return;
         };
-        let Some(identity) = conn.identity.clone() else {
+        let Some(identity) = conn.identity.as_ref() else {
             return;
         };
+        let key = self.identity_key(identity.as_str());
         let (prev, next) = (conn.prev_same_identity, conn.next_same_identity);
-        let Some(&(head, tail)) = self.identities.get(identity.as_str()) else {
+        let Some(&(head, tail)) = self.identities.get(&key) else {
             return;
         };
         if prev == NONE && head != index {
@@ -53,7 +63,7 @@ impl Server {
         }
         match (prev, next) {
             (NONE, NONE) => {
-                self.identities.remove(identity.as_str());
+                self.identities.remove(&key);
             }
             _ => {
                 if let Some(c) = self.conns.get_mut(prev) {
@@ -64,7 +74,7 @@ impl Server {
                 }
                 let new_head = if head == index { next } else { head };
                 let new_tail = if tail == index { prev } else { tail };
-                if let Some(ends) = self.identities.get_mut(identity.as_str()) {
+                if let Some(ends) = self.identities.get_mut(&key) {
                     *ends = (new_head, new_tail);
                 }
             }
@@ -80,12 +90,23 @@ impl Server {
         let mut out = Vec::new();
         let mut cur = self
             .identities
-            .get(identity)
+            .get(&self.identity_key(identity))
             .map_or(NONE, |&(head, _)| head);
-        while cur != NONE {
-            out.push(cur);
-            cur = self.conns.get(cur).map_or(NONE, |c| c.next_same_identity);
+        while let Some(conn) = self.conns.get(cur) {
+            if conn
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.as_str() == identity)
+            {
+                out.push(cur);
+            }
+            cur = conn.next_same_identity;
         }
         out
+    }
+
+    /// The key of `identity`'s list: its seeded hash.
+    fn identity_key(&self, identity: &str) -> u64 {
+        self.identities.hasher().hash_one(identity)
     }
 }

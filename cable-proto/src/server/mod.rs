@@ -20,6 +20,7 @@
 
 mod commands;
 mod config;
+mod conn_subs;
 mod decisions;
 mod envelope;
 mod events;
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::UsageError;
 use crate::hash::{Map, SeededState};
-use crate::identifier::Identifier;
+use crate::identifier::{Identifier, LiteralKey};
 use crate::slab::Slab;
 use crate::types::{Identity, StreamName};
 
@@ -76,16 +77,17 @@ pub struct Server {
     conns: Slab<Conn>,
     subs: Slab<Sub>,
     idents: Slab<IdentEntry>,
-    ident_index: Map<Identifier, u32>,
+    /// Identifier entries by Rails-escaped literal ([`LiteralKey`]).
+    ident_index: Map<LiteralKey, u32>,
     envelopes: Slab<EnvelopeEntry>,
     envelope_index: Map<Envelope, u32>,
     streams: Slab<StreamEntry>,
     stream_index: Map<StreamName, u32>,
     groups: Slab<Group>,
     group_index: Map<(u32, records::Encoding), u32>,
-    /// Identity -> its first and last connections (the rest are linked
-    /// through `Conn::{prev,next}_same_identity`).
-    identities: Map<Identity, (u32, u32)>,
+    /// Identity (its seeded hash) -> its first and last connections (the
+    /// rest are linked through `Conn::{prev,next}_same_identity`).
+    identities: Map<u64, (u32, u32)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     timers: Timers,

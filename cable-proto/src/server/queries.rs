@@ -83,8 +83,8 @@ impl Server {
         &self,
         connection: ConnectionId,
     ) -> impl Iterator<Item = (SubscriptionId, &Identifier, bool)> + '_ {
-        let subs = self.conn(connection).map(|c| &c.subs[..]).unwrap_or(&[]);
-        subs.iter().filter_map(move |&index| {
+        let index = self.conn(connection).map_or(u32::MAX, |_| connection.index);
+        self.subs_of(index).filter_map(move |index| {
             let sub = self.subs.get(index)?;
             Some((
                 self.subscription_id(index),

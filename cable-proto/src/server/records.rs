@@ -74,8 +74,11 @@ impl ConnExtra {
 #[derive(Debug)]
 pub(super) struct Conn {
     pub(super) identity: Option<Identity>,
-    /// Exactly sized: subscriptions change rarely, connections are many.
-    pub(super) subs: Box<[u32]>,
+    /// The first of the connection's subscriptions, in subscribe order,
+    /// linked through [`Sub::next_of_conn`] ([`NONE`]: none). Four bytes
+    /// where a slice would take sixteen: connections are many, and their
+    /// subscriptions few.
+    pub(super) first_sub: u32,
     pub(super) extra: Option<Box<ConnExtra>>,
     /// Bytes queued and not yet reported written: at most `u32::MAX` (the
     /// queue bound is capped there), which keeps the record in 64 bytes.
@@ -94,7 +97,7 @@ impl Conn {
     pub(super) fn new(protocol: Protocol) -> Self {
         Self {
             identity: None,
-            subs: Box::default(),
+            first_sub: NONE,
             extra: None,
             queued: 0,
             prev_same_identity: NONE,
@@ -137,6 +140,8 @@ pub(super) struct Sub {
     /// Streams not yet ready that this subscription's confirmation waits for.
     pub(super) waiting: u32,
     pub(super) live: bool,
+    /// The next subscription of the same connection, or [`NONE`].
+    pub(super) next_of_conn: u32,
     /// Exactly sized: streams change rarely, subscriptions are many.
     pub(super) memberships: Box<[Membership]>,
 }
@@ -201,8 +206,8 @@ mod size_tests {
             std::mem::size_of::<Option<Conn>>(),
             std::mem::size_of::<Option<Sub>>(),
         );
-        assert!(sizes.0 <= 64, "Option<Conn>: {} bytes", sizes.0);
-        assert!(sizes.1 <= 32, "Option<Sub>: {} bytes", sizes.1);
+        assert!(sizes.0 <= 56, "Option<Conn>: {} bytes", sizes.0);
+        assert!(sizes.1 <= 40, "Option<Sub>: {} bytes", sizes.1);
         assert_eq!(std::mem::size_of::<Member>(), 8);
         assert_eq!(std::mem::size_of::<Membership>(), 8);
     }

@@ -318,11 +318,7 @@ impl Server {
 
     /// The pending (not yet live) subscription of connection `conn`.
     pub(super) fn pending_sub_of(&self, conn: u32) -> Option<u32> {
-        self.conns
-            .get(conn)?
-            .subs
-            .iter()
-            .copied()
+        self.subs_of(conn)
             .find(|&s| self.subs.get(s).is_some_and(|sub| !sub.live))
     }
 
@@ -392,11 +388,7 @@ impl Server {
     }
 
     pub(super) fn drop_subscriptions(&mut self, index: u32, cause: UnsubscribeCause) {
-        let subs = match self.conns.get_mut(index) {
-            Some(conn) => std::mem::take(&mut conn.subs).into_vec(),
-            None => return,
-        };
-        for sub in subs {
+        for sub in self.take_subs(index) {
             self.remove_subscription(sub, Some(cause));
         }
     }
@@ -423,17 +415,13 @@ impl Server {
             sub.waiting = 0; // going away: no confirmation
         }
         self.clear_subscription_streams(index);
+        self.unlink_sub(conn, index);
         self.subs.remove(index);
-        if let Some(c) = self.conns.get_mut(conn) {
-            if let Some(pos) = c.subs.iter().position(|&s| s == index) {
-                swap_remove_exact(&mut c.subs, pos);
-            }
-        }
         if let Some(entry) = self.idents.get_mut(ident) {
             entry.refs -= 1;
             if entry.refs == 0 {
                 if let Some(entry) = self.idents.remove(ident) {
-                    self.ident_index.remove(entry.identifier.as_str());
+                    self.ident_index.remove(entry.identifier.json_literal());
                 }
             }
         }
@@ -452,6 +440,10 @@ impl Server {
 
 /// Appends to an exactly sized slice.
 pub(super) fn push_exact<T>(slice: &mut Box<[T]>, value: T) {
+    if slice.is_empty() {
+        *slice = Box::new([value]);
+        return;
+    }
     let mut items = std::mem::take(slice).into_vec();
     items.reserve_exact(1);
     items.push(value);
@@ -460,6 +452,12 @@ pub(super) fn push_exact<T>(slice: &mut Box<[T]>, value: T) {
 
 /// Removes `at` from an exactly sized slice, moving the last item there.
 pub(super) fn swap_remove_exact<T>(slice: &mut Box<[T]>, at: usize) -> T {
+    if slice.len() == 1 && at == 0 {
+        let mut items = std::mem::take(slice).into_vec();
+        if let Some(only) = items.pop() {
+            return only;
+        }
+    }
     let mut items = std::mem::take(slice).into_vec();
     let removed = items.swap_remove(at);
     *slice = items.into_boxed_slice();
