@@ -14,6 +14,7 @@
 //! their [`Envelope`].
 
 pub mod buddyboss;
+pub mod jac;
 
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use crate::server::{Envelope, Protocol, Server};
 use crate::types::{ConnectionId, Identity, StreamName};
 
 pub use buddyboss::BuddyBoss;
+pub use jac::Jac;
 
 /// Who a [`HubOp::Publish`] reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
