@@ -104,6 +104,13 @@ pub(crate) enum CoreInput {
         body: Bytes,
         reply: oneshot::Sender<Option<HttpResponse>>,
     },
+    /// The answer to a Jac socket's decision (a token, a walker).
+    JacAnswer {
+        connection: ConnectionId,
+        answer: cable_proto::dialect::jac::Answer,
+    },
+    /// A client event of another Jac replica (its `event` object).
+    JacReplica(Bytes),
     /// Stop: every client gets `server_restart`, then the core ends once
     /// they are gone or after `timeout`.
     Shutdown { timeout: Duration },
@@ -128,6 +135,8 @@ struct Slot {
     in_holding: bool,
     /// The bound on the frames the core refuses.
     invalid: InvalidFrameBudget,
+    /// The close code at shutdown, when not the core's (Jac: 1012).
+    shutdown_code: Option<u16>,
 }
 
 /// The state of the core task.
@@ -305,6 +314,13 @@ impl Core {
                 let answer = self.app.control(&mut cx, &request);
                 let _ = reply.send(answer);
             }
+            CoreInput::JacAnswer { connection, answer } => {
+                self.dialects
+                    .jac_answer(&mut self.server, connection, answer, now);
+            }
+            CoreInput::JacReplica(event) => {
+                self.dialects.jac_replica(&mut self.server, &event, now);
+            }
             CoreInput::Shutdown { timeout } => {
                 if self.shutdown_deadline.is_none() {
                     tracing::info!(
@@ -377,6 +393,8 @@ impl Core {
             received: Sent::default(),
             in_holding: false,
             invalid: InvalidFrameBudget::new(self.invalid_frames_per_sec),
+            // Jac Cloud (uvicorn) closes its sockets with 1012 when it stops.
+            shutdown_code: (protocol == Protocol::Custom(crate::jac::JAC)).then_some(1012),
         });
         if protocol.is_action_cable() {
             let mut cx = AppContext {
@@ -386,8 +404,13 @@ impl Core {
             };
             self.app.connect(&mut cx, &request.info, incoming.pending);
         } else {
-            self.dialects
-                .accept(&mut self.server, incoming.pending, connection, now);
+            self.dialects.accept(
+                &mut self.server,
+                incoming.pending,
+                connection,
+                &request.info,
+                now,
+            );
         }
         OpenReply::Accepted {
             connection,
@@ -401,6 +424,7 @@ impl Core {
         if self.server.handle_close(connection, now).is_ok() {
             tracing::debug!(%connection, "connection closed");
         }
+        self.dialects.closed(connection);
         if let Some(slot) = self.slots.get_mut(connection.index() as usize) {
             if slot.as_ref().is_some_and(|s| s.connection == connection) {
                 if let Some(slot) = slot.take() {
@@ -568,7 +592,13 @@ impl Core {
                 };
                 Outbound::Text(text)
             }
-            Frame::Close { code, reason } => Outbound::Close { code, reason },
+            Frame::Close { code, reason } => Outbound::Close {
+                code: match slot.shutdown_code {
+                    Some(code) if self.shutdown_deadline.is_some() => code,
+                    _ => code,
+                },
+                reason,
+            },
         };
         let _ = slot.outbound.send(out);
     }

@@ -1,0 +1,288 @@
+//! Walker calls through the Jac Cloud app itself: `POST
+//! <backend>/walker/<name>` (or `/walker/<name>/<node>`) with the walker's
+//! fields as the body and the socket's token as `Authorization: Bearer`,
+//! and the answer turned into the frame the real server sends over its
+//! WebSocket.
+//!
+//! What cannot be the same over HTTP (documented in the README): a walker
+//! must list `"post"` in its methods to be reachable (one that lists only
+//! `"websocket"` is "Invalid request!"); the HTTP route does not refuse
+//! authenticated callers of `auth: false` walkers; `notify_self` is a no-op
+//! for a walker run over HTTP; tracebacks are the backend's HTTP ones.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cable_proto::dialect::jac::event::{traceback, WalkerEvent};
+use cable_proto::dialect::jac::WalkerAnswer;
+use cable_proto::JsonText;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value};
+
+/// The largest walker answer read (bigger: an error frame).
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The message of a walker that the backend does not serve.
+pub const INVALID_WALKER: &str = "Invalid request! Please use valid walker event!";
+
+/// A bad `--jac-backend`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not http://HOST[:PORT]")]
+pub struct BackendUrlError(String);
+
+/// The Jac Cloud app's HTTP side.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    http: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    timeout: Duration,
+}
+
+impl Backend {
+    /// The backend at `url` (`http://HOST:PORT`), each call bounded by
+    /// `timeout`.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, BackendUrlError> {
+        let base = url.trim_end_matches('/').to_owned();
+        let uri: Uri = base.parse().map_err(|_| BackendUrlError(url.to_owned()))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(BackendUrlError(url.to_owned()));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            http,
+            base,
+            timeout,
+        })
+    }
+
+    /// Runs `event` with the socket's `token`; every outcome is an answer.
+    pub async fn call(&self, event: &WalkerEvent, token: Option<&str>) -> WalkerAnswer {
+        if event.walker.is_empty()
+            || !event
+                .walker
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return walker_error(INVALID_WALKER);
+        }
+        match tokio::time::timeout(self.timeout, self.post(event, token)).await {
+            Ok(Ok((status, body))) => answer(&event.walker, status, &body),
+            Ok(Err(error)) => exception(&format!("ConnectionError: the Jac backend: {error}")),
+            Err(_) => exception(&format!(
+                "TimeoutError: the Jac backend did not answer within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+
+    async fn post(&self, event: &WalkerEvent, token: Option<&str>) -> Result<(u16, Bytes), String> {
+        let mut uri = format!("{}/walker/{}", self.base, event.walker);
+        if let Some(node) = &event.node {
+            uri.push('/');
+            uri.push_str(&percent_encode(node));
+        }
+        let body =
+            serde_json::to_vec(&Value::Object(event.context.clone())).map_err(|e| e.to_string())?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// The WebSocket frame for the backend's HTTP answer to walker `name`.
+pub fn answer(name: &str, status: u16, body: &[u8]) -> WalkerAnswer {
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let detail = value.as_ref().and_then(|v| v.get("detail"));
+    match status {
+        200..=299 => match std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| JsonText::new(t).ok())
+        {
+            Some(body) => WalkerAnswer::Reports(body),
+            None => exception("ValueError: the Jac backend's answer is not JSON"),
+        },
+        // Not authenticated (no token), or a token the backend refused.
+        401 | 403 if detail.is_some_and(Value::is_string) => {
+            walker_error(&format!("Event {name} requires to be authenticated!"))
+        }
+        403 => match detail.and_then(|d| d.get("error")).and_then(Value::as_str) {
+            Some(message) => walker_error(message),
+            None => walker_error(&format!("Event {name} requires to be authenticated!")),
+        },
+        404 | 405 => walker_error(INVALID_WALKER),
+        422 => match detail.and_then(Value::as_array) {
+            Some(errors) => error_list(errors.iter().map(websocket_error).collect()),
+            None => exception("ValueError: the Jac backend refused the walker's fields"),
+        },
+        _ => match value
+            .as_ref()
+            .and_then(|v| v.get("errors"))
+            .and_then(Value::as_array)
+        {
+            Some(lines) => error_list(lines.clone()),
+            None => exception(&format!("RuntimeError: the Jac backend answered {status}")),
+        },
+    }
+}
+
+/// A 422 error as the WebSocket side shows it: `loc` without the `body`
+/// prefix, and pydantic's `url`.
+fn websocket_error(error: &Value) -> Value {
+    let Value::Object(map) = error else {
+        return error.clone();
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        match (k.as_str(), v) {
+            ("loc", Value::Array(loc)) => {
+                let loc = match loc.first() {
+                    Some(Value::String(first)) if first == "body" => loc[1..].to_vec(),
+                    _ => loc.clone(),
+                };
+                out.insert(k.clone(), Value::Array(loc));
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if !out.contains_key("url") {
+        if let Some(Value::String(kind)) = map.get("type") {
+            out.insert(
+                "url".into(),
+                Value::from(format!("https://errors.pydantic.dev/2.10/v/{kind}")),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+fn error_list(items: Vec<Value>) -> WalkerAnswer {
+    let mut map = Map::new();
+    map.insert("error".into(), Value::Array(items));
+    WalkerAnswer::Error(frame(Value::Object(map)))
+}
+
+fn exception(line: &str) -> WalkerAnswer {
+    let mut map = Map::new();
+    map.insert("error".into(), traceback(line));
+    WalkerAnswer::Error(frame(Value::Object(map)))
+}
+
+/// `{"type":"walker","error":<message>}`.
+pub fn walker_error(message: &str) -> WalkerAnswer {
+    let mut map = Map::new();
+    map.insert("type".into(), Value::from("walker"));
+    map.insert("error".into(), Value::from(message));
+    WalkerAnswer::Error(frame(Value::Object(map)))
+}
+
+fn frame(value: Value) -> JsonText {
+    JsonText::from_value(&value).unwrap_or_else(|_| JsonText::string(""))
+}
+
+fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_frame(answer: WalkerAnswer) -> String {
+        match answer {
+            WalkerAnswer::Error(frame) => frame.as_str().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The backend's HTTP answers (as the real server gave them) become the
+    /// real server's WebSocket frames (jacref README 14-17).
+    #[test]
+    fn http_answers_become_websocket_frames() {
+        assert_eq!(
+            answer(
+                "echo_report",
+                200,
+                br#"{"status":200,"reports":[{"echo":7},"second"]}"#
+            ),
+            WalkerAnswer::Reports(
+                JsonText::new(r#"{"status":200,"reports":[{"echo":7},"second"]}"#).unwrap()
+            )
+        );
+        assert_eq!(
+            error_frame(answer("nope", 404, br#"{"detail":"Not Found"}"#)),
+            r#"{"type":"walker","error":"Invalid request! Please use valid walker event!"}"#
+        );
+        assert_eq!(
+            error_frame(answer(
+                "echo_report_auth",
+                403,
+                br#"{"detail":"Not authenticated"}"#
+            )),
+            r#"{"type":"walker","error":"Event echo_report_auth requires to be authenticated!"}"#
+        );
+        assert_eq!(
+            error_frame(answer(
+                "echo_report",
+                422,
+                br#"{"detail":[{"type":"missing","loc":["body","val"],"msg":"Field required","input":{}}]}"#
+            )),
+            r#"{"error":[{"type":"missing","loc":["val"],"msg":"Field required","input":{},"url":"https://errors.pydantic.dev/2.10/v/missing"}]}"#
+        );
+        let boom = error_frame(answer(
+            "boom",
+            500,
+            br#"{"errors":["Traceback (most recent call last):\n","ValueError: boom happened\n"]}"#,
+        ));
+        assert_eq!(
+            boom,
+            r#"{"error":["Traceback (most recent call last):\n","ValueError: boom happened\n"]}"#
+        );
+        assert_eq!(
+            error_frame(answer(
+                "echo_report",
+                403,
+                br#"{"detail":{"error":"You don't have access on target entry n::6b028e084b49d9ccc6934a7d!"}}"#
+            )),
+            r#"{"type":"walker","error":"You don't have access on target entry n::6b028e084b49d9ccc6934a7d!"}"#
+        );
+        assert_eq!(percent_encode("n::0a/b c"), "n::0a%2Fb%20c");
+    }
+}
