@@ -31,6 +31,8 @@ pub(crate) const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 pub(crate) enum Outbound {
     /// A text frame.
     Text(Utf8Bytes),
+    /// A WebSocket ping with this payload (Jac's keepalive).
+    Ping([u8; 4]),
     /// A close frame; the writer closes the socket after it.
     Close { code: u16, reason: &'static str },
 }
@@ -111,6 +113,8 @@ pub(crate) enum CoreInput {
     },
     /// A client event of another Jac replica (its `event` object).
     JacReplica(Bytes),
+    /// Time for Jac's keepalive: a ping to every Jac socket.
+    JacPing,
     /// Stop: every client gets `server_restart`, then the core ends once
     /// they are gone or after `timeout`.
     Shutdown { timeout: Duration },
@@ -135,7 +139,8 @@ struct Slot {
     in_holding: bool,
     /// The bound on the frames the core refuses.
     invalid: InvalidFrameBudget,
-    /// The close code at shutdown, when not the core's (Jac: 1012).
+    /// The close code at shutdown, when not the core's (Jac: 1012; Jac
+    /// sockets are the ones with one, and get Jac's keepalive pings).
     shutdown_code: Option<u16>,
 }
 
@@ -320,6 +325,14 @@ impl Core {
             }
             CoreInput::JacReplica(event) => {
                 self.dialects.jac_replica(&mut self.server, &event, now);
+            }
+            CoreInput::JacPing => {
+                let payload = crate::jac::ping_payload();
+                for slot in self.slots.iter().flatten() {
+                    if slot.shutdown_code.is_some() {
+                        let _ = slot.outbound.send(Outbound::Ping(payload));
+                    }
+                }
             }
             CoreInput::Shutdown { timeout } => {
                 if self.shutdown_deadline.is_none() {

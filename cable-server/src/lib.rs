@@ -276,6 +276,7 @@ pub fn jac_settings(options: &Options) -> Result<jac::JacSettings, String> {
         backend,
         tokens,
         replica: redis,
+        ping_interval: Some(Duration::from_millis(options.jac_ping_interval_ms)),
     })
 }
 

@@ -156,6 +156,11 @@ pub struct Options {
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     pub jac_walker_timeout_ms: u64,
 
+    /// Jac: every Jac socket gets a WebSocket ping this often (Jac Cloud's
+    /// server: every 20 s); 0: never.
+    #[arg(long, default_value_t = 20_000, value_name = "MS")]
+    pub jac_ping_interval_ms: u64,
+
     /// The health check path (answers 200 "ok").
     #[arg(long, default_value = "/health")]
     pub health_path: String,

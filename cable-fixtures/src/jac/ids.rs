@@ -44,8 +44,7 @@ pub fn pieces(s: &str) -> Vec<Piece<'_>> {
                 && b.len() >= end
                 && hex_run(b, i + digits + 1) == 32
                 && b.get(end).is_none_or(|c| !is_alnum(*c));
-            let object =
-                hex_run(b, i) == 24 && b.get(i + 24).is_none_or(|c| !is_alnum(*c));
+            let object = hex_run(b, i) == 24 && b.get(i + 24).is_none_or(|c| !is_alnum(*c));
             let len = if generated {
                 digits + 33
             } else if object {
@@ -186,8 +185,7 @@ impl IdMap {
 }
 
 fn is_traceback(lines: &[Value]) -> bool {
-    lines.first().and_then(Value::as_str) == Some(TRACEBACK)
-        && lines.iter().all(Value::is_string)
+    lines.first().and_then(Value::as_str) == Some(TRACEBACK) && lines.iter().all(Value::is_string)
 }
 
 /// The exception type of a traceback's last line (`ValueError`, `json.decoder.JSONDecodeError`).
@@ -202,7 +200,9 @@ mod tests {
 
     #[test]
     fn ids_by_shape_and_consistency() {
-        let p = pieces(r#"n::6b028e084b49d9ccc6934a7d and 1795329544:c4184da5fc344eff8ae4e0b3b9bf6213!"#);
+        let p = pieces(
+            r#"n::6b028e084b49d9ccc6934a7d and 1795329544:c4184da5fc344eff8ae4e0b3b9bf6213!"#,
+        );
         assert_eq!(
             p,
             vec![

@@ -78,7 +78,11 @@ pub async fn replay(transcript: &JacTranscript, options: &ReplayOptions) -> Resu
                 status,
                 subprotocol,
             } => {
-                let url = format!("{}{}", options.ws.trim_end_matches('/'), map.substitute(path));
+                let url = format!(
+                    "{}{}",
+                    options.ws.trim_end_matches('/'),
+                    map.substitute(path)
+                );
                 let mut request = url
                     .as_str()
                     .into_client_request()
@@ -88,7 +92,9 @@ pub async fn replay(transcript: &JacTranscript, options: &ReplayOptions) -> Resu
                         let value = map.substitute(value);
                         request.headers_mut().insert(
                             "authorization",
-                            value.parse().map_err(|_| fail(n, step, "bad header".into()))?,
+                            value
+                                .parse()
+                                .map_err(|_| fail(n, step, "bad header".into()))?,
                         );
                     }
                 }
@@ -123,9 +129,10 @@ pub async fn replay(transcript: &JacTranscript, options: &ReplayOptions) -> Resu
                                     Ok(Message::Text(t)) => Incoming::Text(t.as_str().to_owned()),
                                     Ok(Message::Binary(_)) => Incoming::Binary,
                                     Ok(Message::Close(frame)) => {
-                                        let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                                            (u16::from(f.code), f.reason.as_str().to_owned())
-                                        });
+                                        let (code, reason) = frame
+                                            .map_or((1005, String::new()), |f| {
+                                                (u16::from(f.code), f.reason.as_str().to_owned())
+                                            });
                                         Incoming::Close(code, reason)
                                     }
                                     Ok(_) => continue,
@@ -223,7 +230,9 @@ pub async fn replay(transcript: &JacTranscript, options: &ReplayOptions) -> Resu
         tokio::time::sleep(options.settle).await;
         for (name, c) in &mut clients {
             if let Ok(extra) = c.rx.try_recv() {
-                return Err(Error::Live(format!("{name}: unexpected {extra:?} at the end")));
+                return Err(Error::Live(format!(
+                    "{name}: unexpected {extra:?} at the end"
+                )));
             }
         }
     }

@@ -136,7 +136,11 @@ impl JacTranscript {
                 Some("note") | Some("server_log") => continue,
                 other => return Err(bad(&format!("unknown dir {other:?}"))),
             };
-            let at = v.get("t_ms").and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
+            let at = v
+                .get("t_ms")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+                .max(0.0);
             steps.push((std::time::Duration::from_secs_f64(at / 1000.0), step));
         }
         Ok(Self {

@@ -53,7 +53,11 @@ pub fn recorded_tokens(text: &str) -> Vec<RecordedToken> {
         let Some(claims) = token
             .split('.')
             .nth(1)
-            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
             .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
         else {
             continue;
@@ -72,8 +76,7 @@ pub fn recorded_tokens(text: &str) -> Vec<RecordedToken> {
 
 /// POSTs JSON to `url`; the status and body.
 async fn post(url: &str, body: &Value) -> Result<(u16, Value), Error> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let request = Request::builder()
         .method(Method::POST)
         .uri(url)
@@ -92,7 +95,10 @@ async fn post(url: &str, body: &Value) -> Result<(u16, Value), Error> {
             .await
             .map_err(|e| Error::Live(format!("{url}: {e}")))?
             .to_bytes();
-        Ok::<_, Error>((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        Ok::<_, Error>((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     };
     tokio::time::timeout(HTTP_TIMEOUT, call)
         .await
@@ -101,7 +107,11 @@ async fn post(url: &str, body: &Value) -> Result<(u16, Value), Error> {
 
 /// Registers and logs in every user of `recorded` on the deployment at `http` (e.g.
 /// `http://127.0.0.1:8000`), binding each recorded token and root to the live ones.
-pub async fn make_users(http: &str, recorded: &[RecordedToken], map: &mut IdMap) -> Result<(), Error> {
+pub async fn make_users(
+    http: &str,
+    recorded: &[RecordedToken],
+    map: &mut IdMap,
+) -> Result<(), Error> {
     let http = http.trim_end_matches('/');
     for user in recorded {
         let body = serde_json::json!({"email": user.email, "password": PASSWORD});
@@ -120,7 +130,10 @@ pub async fn make_users(http: &str, recorded: &[RecordedToken], map: &mut IdMap)
         };
         map.token(&user.token, token);
         if !map.bind(&user.root, root) {
-            return Err(Error::Live(format!("{}: two roots for one user", user.email)));
+            return Err(Error::Live(format!(
+                "{}: two roots for one user",
+                user.email
+            )));
         }
     }
     Ok(())

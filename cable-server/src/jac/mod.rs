@@ -52,6 +52,8 @@ pub struct JacSettings {
     pub tokens: Option<Arc<JacTokens>>,
     /// The deployment's Redis, to join it as a replica.
     pub replica: Option<redis::Client>,
+    /// How often every Jac socket gets a WebSocket ping (Jac Cloud: 20 s).
+    pub ping_interval: Option<Duration>,
 }
 
 /// The Jac dialect and its IO, on the core task.
@@ -79,6 +81,9 @@ impl JacHost {
             tokio::spawn(replica::run_publisher(client, instance, rx));
             tx
         });
+        if let Some(interval) = settings.ping_interval.filter(|i| !i.is_zero()) {
+            tokio::spawn(run_keepalive(interval, core.clone()));
+        }
         Self {
             jac: Jac::new(Protocol::Custom(JAC)),
             backend: settings.backend,
@@ -224,6 +229,26 @@ impl JacHost {
                 });
                 None
             }
+        }
+    }
+}
+
+/// The payload of a keepalive ping: 4 random bytes, as Jac Cloud's server
+/// (websockets) sends.
+pub(crate) fn ping_payload() -> [u8; 4] {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(unix_now().as_nanos() as u64);
+    let bytes = hasher.finish().to_le_bytes();
+    [bytes[0], bytes[1], bytes[2], bytes[3]]
+}
+
+/// Sends [`CoreInput::JacPing`] every `interval` until the core is gone.
+pub(crate) async fn run_keepalive(interval: Duration, core: mpsc::Sender<CoreInput>) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        ticks.tick().await;
+        if core.send(CoreInput::JacPing).await.is_err() {
+            return;
         }
     }
 }

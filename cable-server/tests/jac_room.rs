@@ -1,0 +1,187 @@
+//! The Jac dialect without a backend: one room across Action Cable,
+//! BuddyBoss and Jac (a Jac channel, a BuddyBoss thread and an Action Cable
+//! stream with the same name are one hub stream), and Jac's transport as
+//! the real server's was recorded (pings, 1007, 1009, 1012 at shutdown).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{connect, next_frame, send, CableServer, Ws};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn jac(server: &CableServer, query: &str) -> (Ws, Value) {
+    let url = format!("ws://{}/websocket{query}", server.addr);
+    let (mut ws, protocol) = connect(&url, None, None).await.expect("a Jac socket");
+    assert_eq!(protocol, None);
+    let info = next_frame(&mut ws).await.expect("the connection info");
+    assert_eq!(info["type"], "connection", "{info}");
+    (ws, info)
+}
+
+/// The next close frame's code (other frames skipped).
+async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match timeout(common::WAIT, ws.next())
+            .await
+            .expect("no close in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_room_across_action_cable_buddyboss_and_jac() {
+    let server = CableServer::start(&[
+        "--mount",
+        "/websocket=jac",
+        "--mount",
+        "/bb=buddyboss",
+        "--mount",
+        "/cable=actioncable",
+        "--allow-any-origin",
+    ]);
+    let mut cable = server.connect("").await;
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"type": "welcome"}))
+    );
+    let identifier = common::subscribe_pubsub(&mut cable, "room-9").await;
+    let (mut bb, _) = connect(&format!("ws://{}/bb", server.addr), None, None)
+        .await
+        .unwrap();
+    bb.send(Message::text(
+        r#"{"type":"join_thread","threadId":"room-9"}"#,
+    ))
+    .await
+    .unwrap();
+    let (mut a, info) = jac(&server, "?channel_id=room-9").await;
+    assert_eq!(info["data"]["channel_id"], "room-9");
+    assert_eq!(info["data"]["root_id"], "n::000000000000000000000001");
+    let (mut other, _) = jac(&server, "?channel_id=room-10").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A Jac channel event: the sender (a member), BuddyBoss and Action Cable.
+    let data = json!({"type": "chat", "data": {"m": "hello room"}});
+    send(
+        &mut a,
+        json!({"type": "channel", "channel_ids": ["room-9"], "data": data}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut a).await, Some(data.clone()));
+    assert_eq!(next_frame(&mut bb).await, Some(data.clone()));
+    assert_eq!(
+        common::next_message(&mut cable).await,
+        Some(json!({"identifier": identifier, "message": data}))
+    );
+
+    // A broadcast from outside reaches the three, each in its own frame.
+    let status = common::post_broadcast(
+        server.addr,
+        None,
+        &json!({"stream": "room-9", "data": {"text": "to all"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(next_frame(&mut a).await, Some(json!({"text": "to all"})));
+    assert_eq!(
+        next_frame(&mut bb).await,
+        Some(json!({"type": "message", "threadId": "room-9", "message": {"text": "to all"}}))
+    );
+    assert_eq!(
+        common::next_message(&mut cable).await,
+        Some(json!({"identifier": identifier, "message": {"text": "to all"}}))
+    );
+
+    // A BuddyBoss message in the thread reaches the Jac member.
+    bb.send(Message::text(
+        r#"{"type":"send_message","threadId":"room-9","message":"from bb"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        next_frame(&mut a).await,
+        Some(
+            json!({"type": "message", "message": "from bb", "threadId": "room-9", "senderId": null})
+        )
+    );
+    common::assert_silent(&mut other, Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn jac_transport_as_recorded() {
+    let mut server = CableServer::start(&[
+        "--mount",
+        "/websocket=jac",
+        "--jac-ping-interval-ms",
+        "300",
+        "--max-frame-bytes",
+        "4096",
+    ]);
+    // Keepalive pings with 4 bytes.
+    let (mut a, _) = jac(&server, "").await;
+    let ping = timeout(Duration::from_secs(3), async {
+        loop {
+            if let Some(Ok(Message::Ping(payload))) = a.next().await {
+                return payload;
+            }
+        }
+    })
+    .await
+    .expect("a ping");
+    assert_eq!(ping.len(), 4);
+    // A binary frame is not read: a traceback ending with KeyError: 'text'.
+    a.send(Message::binary(&br#"{"type":"connection"}"#[..]))
+        .await
+        .unwrap();
+    let error = next_frame(&mut a).await.unwrap();
+    assert_eq!(error["error"][0], "Traceback (most recent call last):\n");
+    assert_eq!(
+        error["error"].as_array().unwrap().last().unwrap(),
+        "KeyError: 'text'\n"
+    );
+    // Invalid UTF-8 in a text frame: 1007.
+    let (mut b, _) = jac(&server, "").await;
+    let raw = tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+        vec![0xff, 0xfe],
+        tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+            tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+        ),
+        true,
+    );
+    b.send(Message::Frame(raw)).await.unwrap();
+    assert_eq!(close_code(&mut b).await, Some(1007));
+    // Over the frame limit: 1009.
+    let (mut c, _) = jac(&server, "").await;
+    c.send(Message::text("x".repeat(5000))).await.unwrap();
+    assert_eq!(close_code(&mut c).await, Some(1009));
+    // Shutdown: 1012 to every Jac socket.
+    server.terminate();
+    assert_eq!(close_code(&mut a).await, Some(1012));
+    server.wait_exit(Duration::from_secs(10));
+}
+
+/// Without --jac-token-secret every token means the public root, and
+/// without --jac-backend every walker is refused as the real server refuses
+/// an unknown one.
+#[tokio::test]
+async fn without_secret_or_backend() {
+    let server = CableServer::start(&["--mount", "/websocket=jac"]);
+    let (mut a, info) = jac(&server, "?auth=Bearer%20abc").await;
+    assert_eq!(info["data"]["root_id"], "n::000000000000000000000001");
+    send(
+        &mut a,
+        json!({"type": "walker", "walker": "echo_report", "response": true}),
+    )
+    .await;
+    assert_eq!(
+        next_frame(&mut a).await,
+        Some(json!({"type": "walker", "error": "Invalid request! Please use valid walker event!"}))
+    );
+}
