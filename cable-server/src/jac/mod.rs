@@ -1,7 +1,7 @@
 //! The host of the Jac Cloud dialect (`--mount /websocket=jac`): the
 //! IO-free [`cable_proto::dialect::Jac`] on the core task, and the IO its
 //! decisions need, each answered back to the core as a
-//! [`CoreInput::JacAnswer`]:
+//! `JacAnswer` input:
 //!
 //! - tokens ([`tokens`]): Jac's HS256 JWT with `--jac-token-secret`, and its
 //!   token store in Redis with `--redis-url`;

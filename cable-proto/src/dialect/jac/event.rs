@@ -401,8 +401,8 @@ fn lax_bool(value: &Value) -> Result<bool, BoolError> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 0.0 => Ok(false),
-            Some(x) if x == 1.0 => Ok(true),
+            Some(0.0) => Ok(false),
+            Some(1.0) => Ok(true),
             _ => Err(BoolError::Parsing),
         },
         Value::String(s) => match s.to_ascii_lowercase().as_str() {
