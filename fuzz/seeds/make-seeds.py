@@ -202,3 +202,25 @@ write("reference_app", ref(
 write("reference_app", ref(
     [R_CONNECT, 3, 0, 0, 1], [R_CONNECT, 2, 1, 3, 0], [R_CONNECT, 4, 2, 1, 1], [R_CONNECT, 2, 3, 2, 0],
     rsub(0, 3), rsub(0, 7), [R_CLOSE, 0], [R_CONTROL, 7, "/nope"]))
+
+# dialect, Jac steps: raw frames (step 8: sender, binary bit, length-prefixed bytes) from every
+# frame the Jac transcripts' clients sent, and built frames (steps 9-11) over every pick.
+J_RAW, J_BUILT, J_CLOSE = 8, 9, 2
+for p in sorted((ROOT / "cable-fixtures" / "transcripts" / "jac").glob("**/*.jsonl")):
+    seq = bytearray([1, 1])
+    for line in p.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("dir") == "out" and len(event["frame"].encode()) < 200:
+            frame = event["frame"].encode()
+            seq += bytes([J_RAW, len(seq) % 3, 0, len(frame)]) + frame
+    write("dialect", bytes(seq))
+for t in range(7):
+    seq = bytearray([1, 1])
+    for sender in range(3):
+        # type t present; every field present with each of its picks in turn.
+        for pick in range(4):
+            seq += bytes([J_BUILT, sender, t, 1])
+            for _field in range(7):
+                seq += bytes([1, 2, pick, (pick + 1) % 4, pick])
+    seq += bytes([J_CLOSE, 1, 1, J_BUILT, 0, 3, 1, 0, 0, 0, 1, 2, 0, 1])
+    write("dialect", bytes(seq))
