@@ -55,6 +55,9 @@ enum Command {
     /// one, or cable-server with `--mount /websocket=jac` in front of it. Prints PASS/FAIL per
     /// transcript; exits 1 if any failed.
     JacReplay(cable_fixtures::jac::cli::JacReplayArgs),
+    /// Record Jac transcripts from a live Jac server by playing scripts (see
+    /// `cable_fixtures::jac::record`).
+    JacRecord(cable_fixtures::jac::cli::JacRecordArgs),
 }
 
 #[derive(Args)]
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
         Command::Floor(args) => floor(args),
         Command::Bench(args) => run_bench(args),
         Command::JacReplay(args) => runtime().and_then(|rt| rt.block_on(args.run())),
+        Command::JacRecord(args) => runtime().and_then(|rt| rt.block_on(args.run())),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -23,7 +23,7 @@ def write(target, data):
     name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
     (d / name).write_bytes(data)
 
-jsonl = sorted((ROOT / "cable-fixtures").glob("transcripts/**/*.jsonl")) + sorted(
+jsonl = sorted(p for p in (ROOT / "cable-fixtures").glob("transcripts/**/*.jsonl") if "jac" not in p.parts) + sorted(
     (ROOT / "cable-fixtures" / "scenarios").glob("*.jsonl"))
 
 # transcript: every transcript and scenario script, whole.

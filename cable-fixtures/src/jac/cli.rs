@@ -57,3 +57,48 @@ impl JacReplayArgs {
         Ok(failed == 0 && passed > 0)
     }
 }
+
+/// `jac-record` arguments.
+#[derive(Debug, Args)]
+pub struct JacRecordArgs {
+    /// The WebSocket side, `ws://HOST:PORT`.
+    #[arg(long)]
+    pub url: String,
+    /// The Jac Cloud app's HTTP side (users are registered and logged in there).
+    #[arg(long)]
+    pub http: String,
+    /// The folder to write `<script name>.jsonl` transcripts to.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How long to wait after each step for what the server sends.
+    #[arg(long, default_value_t = 400)]
+    pub settle_ms: u64,
+    /// Script files or folders (*.jsonl).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+impl JacRecordArgs {
+    /// Records every script.
+    pub async fn run(self) -> Result<bool, Error> {
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| Error::Usage(format!("{}: {e}", self.out.display())))?;
+        for path in collect(&self.paths)? {
+            let script = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+            let text = super::record::record(
+                &script,
+                &self.url,
+                &self.http,
+                Duration::from_millis(self.settle_ms),
+            )
+            .await?;
+            let name = path.file_name().unwrap_or_default();
+            let target = self.out.join(name);
+            std::fs::write(&target, text)
+                .map_err(|e| Error::Usage(format!("{}: {e}", target.display())))?;
+            println!("recorded {}", target.display());
+        }
+        Ok(true)
+    }
+}

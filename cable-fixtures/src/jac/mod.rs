@@ -26,6 +26,7 @@
 
 pub mod cli;
 pub mod ids;
+pub mod record;
 pub mod replay;
 pub mod transcript;
 pub mod users;

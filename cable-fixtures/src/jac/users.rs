@@ -105,6 +105,26 @@ async fn post(url: &str, body: &Value) -> Result<(u16, Value), Error> {
         .map_err(|_| Error::Live(format!("{url}: no answer within {HTTP_TIMEOUT:?}")))?
 }
 
+/// Registers (an existing user answers an error, which is fine) and logs in `email` at the
+/// deployment `http`: its token and root ObjectId.
+pub async fn login(http: &str, email: &str, password: &str) -> Result<(String, String), Error> {
+    let http = http.trim_end_matches('/');
+    let body = serde_json::json!({"email": email, "password": password});
+    post(&format!("{http}/user/register"), &body).await?;
+    let (status, answer) = post(&format!("{http}/user/login"), &body).await?;
+    let token = answer.get("token").and_then(Value::as_str);
+    let root = answer
+        .get("user")
+        .and_then(|u| u.get("root_id"))
+        .and_then(Value::as_str);
+    match (token, root) {
+        (Some(token), Some(root)) => Ok((token.to_owned(), root.to_owned())),
+        _ => Err(Error::Live(format!(
+            "login of {email} answered {status} {answer}"
+        ))),
+    }
+}
+
 /// Registers and logs in every user of `recorded` on the deployment at `http` (e.g.
 /// `http://127.0.0.1:8000`), binding each recorded token and root to the live ones.
 pub async fn make_users(
@@ -112,24 +132,10 @@ pub async fn make_users(
     recorded: &[RecordedToken],
     map: &mut IdMap,
 ) -> Result<(), Error> {
-    let http = http.trim_end_matches('/');
     for user in recorded {
-        let body = serde_json::json!({"email": user.email, "password": PASSWORD});
-        post(&format!("{http}/user/register"), &body).await?;
-        let (status, answer) = post(&format!("{http}/user/login"), &body).await?;
-        let token = answer.get("token").and_then(Value::as_str);
-        let root = answer
-            .get("user")
-            .and_then(|u| u.get("root_id"))
-            .and_then(Value::as_str);
-        let (Some(token), Some(root)) = (token, root) else {
-            return Err(Error::Live(format!(
-                "login of {} answered {status} {answer}",
-                user.email
-            )));
-        };
-        map.token(&user.token, token);
-        if !map.bind(&user.root, root) {
+        let (token, root) = login(http, &user.email, PASSWORD).await?;
+        map.token(&user.token, &token);
+        if !map.bind(&user.root, &root) {
             return Err(Error::Live(format!(
                 "{}: two roots for one user",
                 user.email
