@@ -4,13 +4,22 @@
 //! and the answer turned into the frame the real server sends over its
 //! WebSocket.
 //!
+//! Which walkers exist and which need authentication is read from the app's
+//! OpenAPI document (`GET /openapi.json`: a `/walker/<name>` path, with a
+//! `security` requirement or not), so that the WebSocket's refusals are the
+//! real server's: "Invalid request!" for an unknown walker, "requires to be
+//! authenticated!" and "requires to be unauthenticated!" both ways, without
+//! running it. Without that document, every call goes to the backend and its
+//! HTTP answer decides.
+//!
 //! What cannot be the same over HTTP (documented in the README): a walker
 //! must list `"post"` in its methods to be reachable (one that lists only
-//! `"websocket"` is "Invalid request!"); the HTTP route does not refuse
-//! authenticated callers of `auth: false` walkers; `notify_self` is a no-op
-//! for a walker run over HTTP; tracebacks are the backend's HTTP ones.
+//! `"websocket"` is "Invalid request!"); `notify_self` is a no-op for a
+//! walker run over HTTP; tracebacks are the backend's HTTP ones.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cable_proto::dialect::jac::event::{traceback, WalkerEvent};
@@ -35,12 +44,23 @@ pub const INVALID_WALKER: &str = "Invalid request! Please use valid walker event
 #[error("{0:?} is not http://HOST[:PORT]")]
 pub struct BackendUrlError(String);
 
+/// How often the walker index may be fetched again for a name it lacks.
+const INDEX_REFRESH: Duration = Duration::from_secs(1);
+
+/// The app's walkers from its OpenAPI document: name -> needs authentication.
+#[derive(Debug, Default)]
+struct WalkerIndex {
+    walkers: Option<HashMap<String, bool>>,
+    fetched: Option<Instant>,
+}
+
 /// The Jac Cloud app's HTTP side.
 #[derive(Debug, Clone)]
 pub struct Backend {
     http: Client<HttpConnector, Full<Bytes>>,
     base: String,
     timeout: Duration,
+    index: Arc<tokio::sync::Mutex<WalkerIndex>>,
 }
 
 impl Backend {
@@ -61,6 +81,7 @@ impl Backend {
             http,
             base,
             timeout,
+            index: Arc::default(),
         })
     }
 
@@ -74,6 +95,22 @@ impl Backend {
         {
             return walker_error(INVALID_WALKER);
         }
+        match self.needs_auth(&event.walker).await {
+            Some(None) => return walker_error(INVALID_WALKER),
+            Some(Some(true)) if token.is_none() => {
+                return walker_error(&format!(
+                    "Event {} requires to be authenticated!",
+                    event.walker
+                ))
+            }
+            Some(Some(false)) if token.is_some() => {
+                return walker_error(&format!(
+                    "Event {} requires to be unauthenticated!",
+                    event.walker
+                ))
+            }
+            _ => {}
+        }
         match tokio::time::timeout(self.timeout, self.post(event, token)).await {
             Ok(Ok((status, body))) => answer(&event.walker, status, &body),
             Ok(Err(error)) => exception(&format!("ConnectionError: the Jac backend: {error}")),
@@ -82,6 +119,42 @@ impl Backend {
                 self.timeout.as_millis()
             )),
         }
+    }
+
+    /// Whether walker `name` needs authentication: `None` without an
+    /// OpenAPI document, `Some(None)` when the app has no such walker.
+    async fn needs_auth(&self, name: &str) -> Option<Option<bool>> {
+        let mut index = self.index.lock().await;
+        let known = index.walkers.as_ref().map(|w| w.get(name).copied());
+        let stale = index.fetched.is_none_or(|at| at.elapsed() >= INDEX_REFRESH);
+        if matches!(known, None | Some(None)) && stale {
+            index.fetched = Some(Instant::now());
+            let fetched = tokio::time::timeout(self.timeout, self.get("/openapi.json")).await;
+            if let Ok(Ok((200, body))) = fetched {
+                index.walkers = walker_index(&body);
+            }
+        }
+        index.walkers.as_ref().map(|w| w.get(name).copied())
+    }
+
+    async fn get(&self, path: &str) -> Result<(u16, Bytes), String> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{}{path}", self.base))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
     }
 
     async fn post(&self, event: &WalkerEvent, token: Option<&str>) -> Result<(u16, Bytes), String> {
@@ -115,6 +188,29 @@ impl Backend {
             .to_bytes();
         Ok((status, body))
     }
+}
+
+/// The walkers of an OpenAPI document: each `POST /walker/<name>` path, and
+/// whether it has a `security` requirement.
+fn walker_index(openapi: &[u8]) -> Option<HashMap<String, bool>> {
+    let doc: Value = serde_json::from_slice(openapi).ok()?;
+    let mut walkers = HashMap::new();
+    for (path, item) in doc.get("paths")?.as_object()? {
+        let Some(name) = path.strip_prefix("/walker/") else {
+            continue;
+        };
+        if name.contains('/') {
+            continue;
+        }
+        if let Some(post) = item.get("post") {
+            let secured = post
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            walkers.insert(name.to_owned(), secured);
+        }
+    }
+    Some(walkers)
 }
 
 /// The WebSocket frame for the backend's HTTP answer to walker `name`.
@@ -284,5 +380,13 @@ mod tests {
             r#"{"type":"walker","error":"You don't have access on target entry n::6b028e084b49d9ccc6934a7d!"}"#
         );
         assert_eq!(percent_encode("n::0a/b c"), "n::0a%2Fb%20c");
+        let index = walker_index(
+            br#"{"paths":{"/walker/a":{"post":{"security":[{"HTTPBearer":[]}]}},
+                 "/walker/a/{node}":{"post":{}},"/walker/b":{"post":{}},"/user/login":{"post":{}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index["a"], true);
+        assert_eq!(index["b"], false);
     }
 }
