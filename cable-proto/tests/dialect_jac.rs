@@ -475,3 +475,78 @@ fn replica_events_reach_local_targets() {
         ]
     );
 }
+
+/// The vocabulary of `cable-channels` (Jac Cloud's client events and server
+/// frames): its encoded events are what the dialect parses, and what the
+/// dialect sends decodes as the frame the vocabulary expects.
+#[test]
+fn the_channels_vocabulary_speaks_with_the_dialect() {
+    use cable_channels::jac::{JacClientEvent, JacServerFrame, WalkerError};
+    let mut room = Room::new();
+    let (a, a_id) = room.open(Some("room1"), None);
+    let (b, _) = room.open(None, Some(BOB));
+    let mut data = serde_json::Map::new();
+    data.insert("m".into(), Value::from(1));
+    let events = [
+        JacClientEvent::connection(),
+        JacClientEvent::user(vec![format!("n::{BOB}").as_str().into()], data.clone()),
+        JacClientEvent::channel(vec!["room1".to_owned().into()], data.clone()),
+        JacClientEvent::client(vec![a_id.clone().into()], data.clone()),
+    ];
+    for event in &events {
+        let handled = room.say(a, &event.encode());
+        assert!(handled.errors.is_empty(), "{}", event.encode());
+    }
+    let frames = room.texts();
+    let decoded: Vec<(ConnectionId, JacServerFrame)> = frames
+        .iter()
+        .map(|(c, t)| (*c, JacServerFrame::decode(t).unwrap()))
+        .collect();
+    assert!(
+        matches!(&decoded[0], (c, JacServerFrame::Connection(info)) if *c == a && info.client_id.to_string() == a_id)
+    );
+    for (c, frame) in &decoded[1..] {
+        assert!([a, b].contains(c));
+        assert_eq!(
+            *frame,
+            JacServerFrame::Notification(Value::Object(data.clone()))
+        );
+    }
+    assert_eq!(decoded.len(), 4);
+    // A change_user of the vocabulary is a decision; a refusal decodes as one.
+    let handled = room.say(a, &JacClientEvent::change_user(Some("Bearer tok")).encode());
+    assert_eq!(handled.decisions.len(), 1);
+    room.authenticate(a, None);
+    room.texts();
+    let now = room.host.now;
+    let error = cable_proto::dialect::jac::WalkerAnswer::Error(
+        JsonText::new(
+            r#"{"type":"walker","error":"Invalid request! Please use valid walker event!"}"#,
+        )
+        .unwrap(),
+    );
+    room.say(
+        a,
+        &JacClientEvent::walker("w", true, serde_json::Map::new()).encode(),
+    );
+    room.jac
+        .answer(&mut room.host.server, a, Answer::Walker(error), now)
+        .unwrap();
+    let frames = room.texts();
+    assert_eq!(
+        JacServerFrame::decode(&frames[0].1).unwrap(),
+        JacServerFrame::WalkerError(WalkerError::invalid_request())
+    );
+    room.say(a, r#"{"type":"user"}"#);
+    let frames = room.texts();
+    assert!(matches!(
+        JacServerFrame::decode(&frames[0].1).unwrap(),
+        JacServerFrame::ValidationErrors(errors) if errors.len() == 2
+    ));
+    room.say(a, "nope");
+    let frames = room.texts();
+    assert!(matches!(
+        JacServerFrame::decode(&frames[0].1).unwrap(),
+        JacServerFrame::Traceback(lines) if lines.len() == 2
+    ));
+}
