@@ -7,9 +7,10 @@
 //! [`Event::Received`](crate::server::Event::Received), the host hands them
 //! to the dialect, and the dialect answers with [`HubOp`]s that
 //! [`execute`] applies. All dialects share one hub: a stream is a stream
-//! whatever protocol joined it (a BuddyBoss thread `"42"` and an Action Cable
-//! stream `"42"` are the same), and an identity is an identity (a BuddyBoss
-//! `userId` is an Action Cable connection identity). A broadcast still builds
+//! whatever protocol joined it (a BuddyBoss thread `"42"`, a Jac channel
+//! `"42"` and an Action Cable stream `"42"` are the same), and an identity is
+//! an identity (a BuddyBoss `userId` is an Action Cable connection identity;
+//! a Jac root's ObjectId is one too). A broadcast still builds
 //! one frame per group: each dialect's members of a stream form groups by
 //! their [`Envelope`].
 
