@@ -185,3 +185,44 @@ async fn without_secret_or_backend() {
         Some(json!({"type": "walker", "error": "Invalid request! Please use valid walker event!"}))
     );
 }
+
+/// A walker call is a decision with a deadline: a backend that never
+/// answers gets the socket an error frame after --jac-walker-timeout-ms, and
+/// the socket's next event is handled after it, in order.
+#[tokio::test]
+async fn a_walker_the_backend_never_answers_times_out_in_order() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        loop {
+            let (socket, _) = silent.accept().await.unwrap();
+            sockets.push(socket);
+        }
+    });
+    let server = CableServer::start(&[
+        "--mount",
+        "/websocket=jac",
+        "--jac-backend",
+        &backend,
+        "--jac-walker-timeout-ms",
+        "300",
+    ]);
+    let (mut a, info) = jac(&server, "").await;
+    send(
+        &mut a,
+        json!({"type": "walker", "walker": "echo_report", "response": true}),
+    )
+    .await;
+    send(&mut a, json!({"type": "connection"})).await;
+    let started = std::time::Instant::now();
+    let error = next_frame(&mut a).await.unwrap();
+    let last = error["error"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last.as_str().unwrap().starts_with("TimeoutError: "),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(next_frame(&mut a).await, Some(info));
+    held.abort();
+}
