@@ -550,3 +550,24 @@ fn the_channels_vocabulary_speaks_with_the_dialect() {
         JacServerFrame::Traceback(lines) if lines.len() == 2
     ));
 }
+
+/// The hub's internal streams (BuddyBoss' presence) are out of a Jac
+/// client's reach: neither joined as a channel nor reached by an event.
+#[test]
+fn internal_streams_are_out_of_reach() {
+    use cable_proto::dialect::buddyboss::PRESENCE_STREAM;
+    let mut room = Room::new();
+    let bb = room.host.connect_custom(BB, "");
+    let now = room.host.now;
+    BuddyBoss::new(Protocol::Custom(BB))
+        .on_open(&mut room.host.server, bb, now)
+        .unwrap();
+    let (a, _) = room.open(Some(PRESENCE_STREAM), None);
+    assert_eq!(room.host.server.subscriber_count(PRESENCE_STREAM), 1);
+    room.say(
+        a,
+        &serde_json::json!({"type": "channel", "channel_ids": [PRESENCE_STREAM], "data": {"x": 1}})
+            .to_string(),
+    );
+    assert_eq!(room.texts(), vec![]);
+}

@@ -197,8 +197,10 @@ impl Jac {
         now: Instant,
     ) -> Result<Handled, UsageError> {
         server.accept_connection(pending, Identity::new(PUBLIC_ROOT), now)?;
-        let stream = StreamName::new(params.channel_id.clone());
-        server.join(connection, stream, self.envelope(""), now)?;
+        if !is_internal(&params.channel_id) {
+            let stream = StreamName::new(params.channel_id.clone());
+            server.join(connection, stream, self.envelope(""), now)?;
+        }
         self.clients.insert(params.client_id.clone(), connection);
         let awaiting = if params.credential.is_some() {
             Awaiting::Authentication
@@ -444,6 +446,7 @@ impl Jac {
                     let root = RootId::parse_ref(target)?;
                     server.send_frame_to_identity_as(root.hex(), self.protocol, payload, now)
                 }
+                TargetKind::Channel if is_internal(target) => 0,
                 TargetKind::Channel => server.broadcast(target, payload.as_str(), now).recipients,
                 TargetKind::Client => match self.clients.get(target) {
                     Some(&c) => usize::from(server.send_frame(c, payload, now).is_ok()),
@@ -478,6 +481,12 @@ impl Jac {
             None => Err(UsageError::UnknownConnection),
         }
     }
+}
+
+/// Whether `channel` names one of the hub's internal streams (NUL-prefixed,
+/// as BuddyBoss' presence): a Jac client can neither join nor reach it.
+pub fn is_internal(channel: &str) -> bool {
+    channel.starts_with('\u{0}')
 }
 
 impl Dialect for Jac {
