@@ -44,6 +44,10 @@
 //!   HTTP ([`rpc`]: `@anycable/serverless-js`, `anycable-rails`): every
 //!   channel but `$pubsub` is the backend's. `--app platformos` adds
 //!   platformOS's rooms, vetoes and CSRF check to it ([`platformos`]).
+//! - Other protocols on the same hub, per path (`--mount PATH=PROTOCOL`,
+//!   [`mounts`]): BuddyBoss' messaging protocol, and Jac Cloud's in front of
+//!   a running Jac Cloud app ([`jac`]: its tokens, its walkers over HTTP,
+//!   its Redis `replicas` channel).
 //!
 //! ## Embedding
 //!
