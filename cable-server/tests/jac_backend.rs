@@ -361,3 +361,54 @@ async fn cable_server_is_a_replica_of_the_jac_deployment() {
     let (_, info) = open(&ours, Some(&alice)).await;
     assert_eq!(info["data"]["root_id"], "n::000000000000000000000001");
 }
+
+/// The replayer (`cable-fixtures jac-replay`) in both directions: the
+/// recordings pass against cable-server in front of the real app, and a
+/// cable-server that cannot verify the app's tokens fails the authenticated
+/// ones (a replayer that cannot fail would prove nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recordings_replay_against_cable_server_in_front_and_catch_a_wrong_one() {
+    use cable_fixtures::jac::{replay, JacTranscript, ReplayOptions};
+    let Some(jacref) = jacref_dir() else { return };
+    let jac = tokio::task::block_in_place(|| JacCloud::start(&jacref, None));
+    let args = |secret: bool| {
+        let mut args = vec![
+            "--mount".to_owned(),
+            "/websocket=jac".to_owned(),
+            "--jac-backend".to_owned(),
+            jac.http(),
+        ];
+        if secret {
+            args.extend(["--jac-token-secret".to_owned(), SECRET.to_owned()]);
+        }
+        args
+    };
+    let start = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tokio::task::block_in_place(|| CableServer::start(&args))
+    };
+    let good = start(args(true));
+    let blind = start(args(false));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cable-fixtures/transcripts/jac");
+    let options = |server: &CableServer| ReplayOptions {
+        ws: format!("ws://{}", server.addr),
+        http: jac.http(),
+        frame_timeout: Duration::from_secs(5),
+        settle: Duration::from_millis(300),
+    };
+    for name in [
+        "examples/connect_authenticated",
+        "examples/user_event",
+        "recorded/walker_errors",
+    ] {
+        let transcript = JacTranscript::read(&dir.join(format!("{name}.jsonl"))).unwrap();
+        replay(&transcript, &options(&good))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let failed = replay(&transcript, &options(&blind)).await;
+        assert!(
+            failed.is_err(),
+            "{name} passed against a server without the secret"
+        );
+    }
+}
