@@ -386,7 +386,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(index.len(), 2);
-        assert_eq!(index["a"], true);
-        assert_eq!(index["b"], false);
+        assert!(index["a"]);
+        assert!(!index["b"]);
     }
 }
