@@ -226,3 +226,28 @@ async fn a_walker_the_backend_never_answers_times_out_in_order() {
     assert_eq!(next_frame(&mut a).await, Some(info));
     held.abort();
 }
+
+/// Beside a Jac mount, a WebSocket upgrade on any other path is refused
+/// with 403 and an empty body, as Jac Cloud's server refuses it (recorded:
+/// `/websocket/`, `/ws`, `/walker/echo_report`).
+#[tokio::test]
+async fn upgrades_on_other_paths_are_403_as_jac_cloud_answers() {
+    let server = CableServer::start(&["--mount", "/websocket=jac"]);
+    for path in ["/websocket/", "/ws", "/walker/echo_report"] {
+        let url = format!("ws://{}{path}", server.addr);
+        match connect(&url, None, None).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 403, "{path}");
+                assert_eq!(response.headers()["connection"], "close");
+                assert!(response.body().as_ref().is_none_or(|b| b.is_empty()));
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    // Action Cable's own path is still served beside it.
+    let mut cable = server.connect("").await;
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"type": "welcome"}))
+    );
+}
