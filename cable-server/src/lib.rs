@@ -264,8 +264,12 @@ pub fn jac_settings(options: &Options) -> Result<jac::JacSettings, String> {
     };
     let backend = match &options.jac_backend {
         Some(url) => Some(
-            jac::Backend::new(url, Duration::from_millis(options.jac_walker_timeout_ms))
-                .map_err(|e| format!("--jac-backend: {e}"))?,
+            jac::Backend::new(
+                url,
+                Duration::from_millis(options.jac_walker_timeout_ms),
+                options.jac_walker_concurrency,
+            )
+            .map_err(|e| format!("--jac-backend: {e}"))?,
         ),
         None => None,
     };

@@ -156,6 +156,11 @@ pub struct Options {
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     pub jac_walker_timeout_ms: u64,
 
+    /// Jac: most walker calls in flight to --jac-backend at once (the others
+    /// wait, within their timeout).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub jac_walker_concurrency: usize,
+
     /// Jac: every Jac socket gets a WebSocket ping this often (Jac Cloud's
     /// server: every 20 s); 0: never.
     #[arg(long, default_value_t = 20_000, value_name = "MS")]

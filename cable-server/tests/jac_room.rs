@@ -251,3 +251,52 @@ async fn upgrades_on_other_paths_are_403_as_jac_cloud_answers() {
         Some(json!({"type": "welcome"}))
     );
 }
+
+/// At most --jac-walker-concurrency calls are in flight: past it a call
+/// waits for a free one (within its own deadline). Seen from a backend that
+/// never answers: while the first call is stuck, the second opens nothing.
+#[tokio::test]
+async fn walker_calls_in_flight_are_bounded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = format!("http://{}", silent.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        loop {
+            let (socket, _) = silent.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            sockets.push(socket);
+        }
+    });
+    let server = CableServer::start(&[
+        "--mount",
+        "/websocket=jac",
+        "--jac-backend",
+        &backend,
+        "--jac-walker-timeout-ms",
+        "1000",
+        "--jac-walker-concurrency",
+        "1",
+    ]);
+    let (mut a, _) = jac(&server, "").await;
+    let (mut b, _) = jac(&server, "").await;
+    let walker = json!({"type": "walker", "walker": "w", "response": true});
+    send(&mut a, walker.clone()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&mut b, walker).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(accepted.load(Ordering::SeqCst) <= 1, "one call in flight");
+    let a_error = next_frame(&mut a).await.unwrap();
+    assert!(a_error["error"].is_array(), "{a_error}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 2,
+        "the second call, once the first is done"
+    );
+    let b_error = next_frame(&mut b).await.unwrap();
+    assert!(b_error["error"].is_array(), "{b_error}");
+    held.abort();
+}

@@ -61,12 +61,14 @@ pub struct Backend {
     base: String,
     timeout: Duration,
     index: Arc<tokio::sync::Mutex<WalkerIndex>>,
+    /// Calls in flight at most (the rest wait, within their deadline).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Backend {
     /// The backend at `url` (`http://HOST:PORT`), each call bounded by
-    /// `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, BackendUrlError> {
+    /// `timeout`, at most `concurrency` calls in flight.
+    pub fn new(url: &str, timeout: Duration, concurrency: usize) -> Result<Self, BackendUrlError> {
         let base = url.trim_end_matches('/').to_owned();
         let uri: Uri = base.parse().map_err(|_| BackendUrlError(url.to_owned()))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
@@ -82,6 +84,7 @@ impl Backend {
             base,
             timeout,
             index: Arc::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
         })
     }
 
@@ -95,7 +98,14 @@ impl Backend {
         {
             return walker_error(INVALID_WALKER);
         }
-        match self.needs_auth(&event.walker).await {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline, self.slots.acquire()).await else {
+            return exception(&format!(
+                "TimeoutError: no free call to the Jac backend within {} ms",
+                self.timeout.as_millis()
+            ));
+        };
+        match self.needs_auth(&event.walker, deadline).await {
             Some(None) => return walker_error(INVALID_WALKER),
             Some(Some(true)) if token.is_none() => {
                 return walker_error(&format!(
@@ -111,7 +121,7 @@ impl Backend {
             }
             _ => {}
         }
-        match tokio::time::timeout(self.timeout, self.post(event, token)).await {
+        match tokio::time::timeout_at(deadline, self.post(event, token)).await {
             Ok(Ok((status, body))) => answer(&event.walker, status, &body),
             Ok(Err(error)) => exception(&format!("ConnectionError: the Jac backend: {error}")),
             Err(_) => exception(&format!(
@@ -123,13 +133,13 @@ impl Backend {
 
     /// Whether walker `name` needs authentication: `None` without an
     /// OpenAPI document, `Some(None)` when the app has no such walker.
-    async fn needs_auth(&self, name: &str) -> Option<Option<bool>> {
+    async fn needs_auth(&self, name: &str, deadline: tokio::time::Instant) -> Option<Option<bool>> {
         let mut index = self.index.lock().await;
         let known = index.walkers.as_ref().map(|w| w.get(name).copied());
         let stale = index.fetched.is_none_or(|at| at.elapsed() >= INDEX_REFRESH);
         if matches!(known, None | Some(None)) && stale {
             index.fetched = Some(Instant::now());
-            let fetched = tokio::time::timeout(self.timeout, self.get("/openapi.json")).await;
+            let fetched = tokio::time::timeout_at(deadline, self.get("/openapi.json")).await;
             if let Ok(Ok((200, body))) = fetched {
                 index.walkers = walker_index(&body);
             }

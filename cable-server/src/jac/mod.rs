@@ -38,6 +38,10 @@ pub use tokens::JacTokens;
 /// The protocol number of Jac connections in the core.
 pub(crate) const JAC: u16 = 2;
 
+/// Most client events waiting to be published to the other replicas (past
+/// it they are dropped, counted and logged).
+const RELAY_QUEUE: usize = 4096;
+
 /// How long a token store lookup may take (past it: the socket is public).
 const TOKEN_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,7 +66,9 @@ pub(crate) struct JacHost {
     backend: Option<Backend>,
     tokens: Option<Arc<JacTokens>>,
     core: mpsc::Sender<CoreInput>,
-    relay: Option<mpsc::UnboundedSender<JsonText>>,
+    relay: Option<mpsc::Sender<JsonText>>,
+    /// Events not published because the queue to Redis was full.
+    relay_dropped: u64,
 }
 
 impl JacHost {
@@ -77,7 +83,7 @@ impl JacHost {
                 instance.clone(),
                 core.clone(),
             ));
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(RELAY_QUEUE);
             tokio::spawn(replica::run_publisher(client, instance, rx));
             tx
         });
@@ -90,6 +96,7 @@ impl JacHost {
             tokens: settings.tokens,
             core,
             relay,
+            relay_dropped: 0,
         }
     }
 
@@ -175,7 +182,16 @@ impl JacHost {
             }
             if let Some(relay) = &self.relay {
                 for event in handled.relay {
-                    let _ = relay.send(event);
+                    if relay.try_send(event).is_err() {
+                        // Redis is slow or gone: the other replicas miss it.
+                        self.relay_dropped += 1;
+                        if self.relay_dropped.is_power_of_two() {
+                            tracing::warn!(
+                                dropped = self.relay_dropped,
+                                "jac replica: queue to Redis full: events not published"
+                            );
+                        }
+                    }
                 }
             }
             for decision in handled.decisions {

@@ -91,7 +91,7 @@ async fn subscribe_once(
 pub(crate) async fn run_publisher(
     client: redis::Client,
     instance: String,
-    mut events: mpsc::UnboundedReceiver<JsonText>,
+    mut events: mpsc::Receiver<JsonText>,
 ) {
     let mut connection = None;
     while let Some(event) = events.recv().await {
