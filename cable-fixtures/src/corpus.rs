@@ -4,9 +4,13 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
+/// Folders of other protocols' transcripts (another format: see [`crate::jac`]), never
+/// taken for Action Cable transcripts when a folder is walked.
+pub const OTHER_PROTOCOL_FOLDERS: [&str; 1] = ["jac"];
+
 /// Expands files and folders into transcript files: a file stands for itself, a folder for
-/// every `*.jsonl` below it (recursively), sorted by path. A path that does not exist is an
-/// error, as is a folder without transcripts.
+/// every `*.jsonl` below it (recursively, but for [`OTHER_PROTOCOL_FOLDERS`]), sorted by path.
+/// A path that does not exist is an error, as is a folder without transcripts.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in paths {
@@ -38,6 +42,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
+            if p.file_name()
+                .is_some_and(|n| OTHER_PROTOCOL_FOLDERS.iter().any(|o| n == *o))
+            {
+                continue;
+            }
             walk(&p, out)?;
         } else if p.extension().is_some_and(|e| e == "jsonl") {
             out.push(p);

@@ -20,6 +20,7 @@ pub mod core_target;
 pub mod corpus;
 pub mod deviations;
 pub mod floor;
+pub mod jac;
 pub mod live;
 pub mod shootout;
 pub mod transcript;

@@ -51,6 +51,13 @@ enum Command {
     /// The core's measurements beside their baselines (see the `bench` module): one JSON
     /// object per line, `{"name","value","unit","baseline","ratio"}`, ratio = ours / baseline.
     Bench(BenchArgs),
+    /// Replay Jac Cloud transcripts (`shared/jacref` format) against a live Jac server: the real
+    /// one, or cable-server with `--mount /websocket=jac` in front of it. Prints PASS/FAIL per
+    /// transcript; exits 1 if any failed.
+    JacReplay(cable_fixtures::jac::cli::JacReplayArgs),
+    /// Record Jac transcripts from a live Jac server by playing scripts (see
+    /// `cable_fixtures::jac::record`).
+    JacRecord(cable_fixtures::jac::cli::JacRecordArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +133,8 @@ fn main() -> ExitCode {
         Command::Shootout(args) => shootout(args),
         Command::Floor(args) => floor(args),
         Command::Bench(args) => run_bench(args),
+        Command::JacReplay(args) => runtime().and_then(|rt| rt.block_on(args.run())),
+        Command::JacRecord(args) => runtime().and_then(|rt| rt.block_on(args.run())),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -61,6 +61,8 @@ enum HostClose {
     TooBig,
     /// Nothing received within the idle timeout.
     Idle,
+    /// A text message that is not UTF-8.
+    InvalidUtf8,
 }
 
 impl HostClose {
@@ -68,6 +70,8 @@ impl HostClose {
         let (code, reason) = match self {
             HostClose::TooBig => (CloseCode::Size, "message too big"),
             HostClose::Idle => (CloseCode::Away, "idle timeout"),
+            // As Jac Cloud's server (websockets) does: 1007, no reason.
+            HostClose::InvalidUtf8 => (CloseCode::Invalid, ""),
         };
         CloseFrame {
             code,
@@ -79,6 +83,7 @@ impl HostClose {
         match self {
             HostClose::TooBig => Refusal::FrameTooLarge,
             HostClose::Idle => Refusal::IdleTimeout,
+            HostClose::InvalidUtf8 => Refusal::InvalidFrames,
         }
     }
 }
@@ -175,6 +180,10 @@ pub(crate) async fn run_connection<S>(
                     tracing::debug!(%connection, size, max_size, "message too big: closing with 1009");
                     return ReadEnd::Host(HostClose::TooBig);
                 }
+                Err(WsError::Utf8(error)) => {
+                    tracing::debug!(%connection, %error, "text is not UTF-8: closing with 1007");
+                    return ReadEnd::Host(HostClose::InvalidUtf8);
+                }
                 Err(error) => {
                     tracing::debug!(%connection, %error, "read failed");
                     return ReadEnd::Gone;
@@ -267,6 +276,10 @@ async fn write_loop<W>(
                     Outbound::Text(text) => {
                         written += text.len();
                         sink.feed(Message::Text(text)).await?;
+                    }
+                    Outbound::Ping(payload) => {
+                        sink.feed(Message::Ping(Bytes::copy_from_slice(&payload)))
+                            .await?;
                     }
                     Outbound::Close { code, reason } => {
                         closing = true;

@@ -31,6 +31,8 @@ pub(crate) const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 pub(crate) enum Outbound {
     /// A text frame.
     Text(Utf8Bytes),
+    /// A WebSocket ping with this payload (Jac's keepalive).
+    Ping([u8; 4]),
     /// A close frame; the writer closes the socket after it.
     Close { code: u16, reason: &'static str },
 }
@@ -104,6 +106,15 @@ pub(crate) enum CoreInput {
         body: Bytes,
         reply: oneshot::Sender<Option<HttpResponse>>,
     },
+    /// The answer to a Jac socket's decision (a token, a walker).
+    JacAnswer {
+        connection: ConnectionId,
+        answer: cable_proto::dialect::jac::Answer,
+    },
+    /// A client event of another Jac replica (its `event` object).
+    JacReplica(Bytes),
+    /// Time for Jac's keepalive: a ping to every Jac socket.
+    JacPing,
     /// Stop: every client gets `server_restart`, then the core ends once
     /// they are gone or after `timeout`.
     Shutdown { timeout: Duration },
@@ -128,6 +139,9 @@ struct Slot {
     in_holding: bool,
     /// The bound on the frames the core refuses.
     invalid: InvalidFrameBudget,
+    /// The close code at shutdown, when not the core's (Jac: 1012; Jac
+    /// sockets are the ones with one, and get Jac's keepalive pings).
+    shutdown_code: Option<u16>,
 }
 
 /// The state of the core task.
@@ -305,6 +319,21 @@ impl Core {
                 let answer = self.app.control(&mut cx, &request);
                 let _ = reply.send(answer);
             }
+            CoreInput::JacAnswer { connection, answer } => {
+                self.dialects
+                    .jac_answer(&mut self.server, connection, answer, now);
+            }
+            CoreInput::JacReplica(event) => {
+                self.dialects.jac_replica(&mut self.server, &event, now);
+            }
+            CoreInput::JacPing => {
+                let payload = crate::jac::ping_payload();
+                for slot in self.slots.iter().flatten() {
+                    if slot.shutdown_code.is_some() {
+                        let _ = slot.outbound.send(Outbound::Ping(payload));
+                    }
+                }
+            }
             CoreInput::Shutdown { timeout } => {
                 if self.shutdown_deadline.is_none() {
                     tracing::info!(
@@ -377,6 +406,8 @@ impl Core {
             received: Sent::default(),
             in_holding: false,
             invalid: InvalidFrameBudget::new(self.invalid_frames_per_sec),
+            // Jac Cloud (uvicorn) closes its sockets with 1012 when it stops.
+            shutdown_code: (protocol == Protocol::Custom(crate::jac::JAC)).then_some(1012),
         });
         if protocol.is_action_cable() {
             let mut cx = AppContext {
@@ -386,8 +417,13 @@ impl Core {
             };
             self.app.connect(&mut cx, &request.info, incoming.pending);
         } else {
-            self.dialects
-                .accept(&mut self.server, incoming.pending, connection, now);
+            self.dialects.accept(
+                &mut self.server,
+                incoming.pending,
+                connection,
+                &request.info,
+                now,
+            );
         }
         OpenReply::Accepted {
             connection,
@@ -401,6 +437,7 @@ impl Core {
         if self.server.handle_close(connection, now).is_ok() {
             tracing::debug!(%connection, "connection closed");
         }
+        self.dialects.closed(connection);
         if let Some(slot) = self.slots.get_mut(connection.index() as usize) {
             if slot.as_ref().is_some_and(|s| s.connection == connection) {
                 if let Some(slot) = slot.take() {
@@ -568,7 +605,13 @@ impl Core {
                 };
                 Outbound::Text(text)
             }
-            Frame::Close { code, reason } => Outbound::Close { code, reason },
+            Frame::Close { code, reason } => Outbound::Close {
+                code: match slot.shutdown_code {
+                    Some(code) if self.shutdown_deadline.is_some() => code,
+                    _ => code,
+                },
+                reason,
+            },
         };
         let _ = slot.outbound.send(out);
     }

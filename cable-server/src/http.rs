@@ -126,6 +126,14 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> H
     if path == "/_broadcast" {
         return Ok(broadcast(request, &shared).await);
     }
+    if shared.mounts.has_jac() && has_token(&request, header::UPGRADE, "websocket") {
+        // As Jac Cloud's server answers a WebSocket upgrade on any other path.
+        let mut response = respond(403, "text/plain", "");
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(response);
+    }
     Ok(control(request, &shared).await)
 }
 

@@ -44,6 +44,10 @@
 //!   HTTP ([`rpc`]: `@anycable/serverless-js`, `anycable-rails`): every
 //!   channel but `$pubsub` is the backend's. `--app platformos` adds
 //!   platformOS's rooms, vetoes and CSRF check to it ([`platformos`]).
+//! - Other protocols on the same hub, per path (`--mount PATH=PROTOCOL`,
+//!   [`mounts`]): BuddyBoss' messaging protocol, and Jac Cloud's in front of
+//!   a running Jac Cloud app ([`jac`]: its tokens, its walkers over HTTP,
+//!   its Redis `replicas` channel).
 //!
 //! ## Embedding
 //!
@@ -66,6 +70,7 @@ pub mod credentials;
 mod flow;
 mod http;
 mod invalid_frames;
+pub mod jac;
 pub mod mounts;
 pub mod options;
 pub mod platformos;
@@ -248,6 +253,41 @@ pub fn websocket_config(limits: &Limits) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame_bytes))
 }
 
+/// The Jac dialect's settings from `--jac-backend`, `--jac-token-secret`,
+/// `--jac-walker-timeout-ms` and `--redis-url`.
+pub fn jac_settings(options: &Options) -> Result<jac::JacSettings, String> {
+    let redis = match &options.redis_url {
+        Some(url) => {
+            Some(redis::Client::open(url.as_str()).map_err(|e| format!("--redis-url: {e}"))?)
+        }
+        None => None,
+    };
+    let backend = match &options.jac_backend {
+        Some(url) => Some(
+            jac::Backend::new(
+                url,
+                Duration::from_millis(options.jac_walker_timeout_ms),
+                options.jac_walker_concurrency,
+            )
+            .map_err(|e| format!("--jac-backend: {e}"))?,
+        ),
+        None => None,
+    };
+    let tokens = match options.jac_token_secret.as_deref() {
+        Some(secret) => Some(Arc::new(
+            jac::JacTokens::new(secret, redis.clone())
+                .ok_or("--jac-token-secret: the secret is empty")?,
+        )),
+        None => None,
+    };
+    Ok(jac::JacSettings {
+        backend,
+        tokens,
+        replica: redis,
+        ping_interval: Some(Duration::from_millis(options.jac_ping_interval_ms)),
+    })
+}
+
 /// Runs the server on `listener` until `shutdown` completes; then every
 /// client gets `server_restart` and a close, and this returns once they are
 /// gone (or after the shutdown timeout).
@@ -275,10 +315,14 @@ pub async fn serve_app(
     let mounts = options
         .mount_table()
         .map_err(|e| invalid(format!("--mount: {e}")))?;
-    let dialects = mounts::Dialects::new(
+    let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+    let mut dialects = mounts::Dialects::new(
         credentials_of(&options).map_err(|e| invalid(format!("--jwt-secret: {e}")))?,
     );
-    let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+    if mounts.has_jac() {
+        let settings = jac_settings(&options).map_err(invalid)?;
+        dialects = dialects.with_jac(jac::JacHost::new(settings, core_tx.clone()));
+    }
 
     let mut publisher = None;
     let mut upstream = None;

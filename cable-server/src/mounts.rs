@@ -13,11 +13,14 @@
 use std::str::FromStr;
 use std::time::Instant;
 
+use cable_proto::dialect::jac::Answer;
 use cable_proto::dialect::BuddyBoss;
 use cable_proto::server::{Protocol, Server};
 use cable_proto::{ConnectionId, Identity};
 
+use crate::app::RequestInfo;
 use crate::credentials::{unix_now, Credentials};
+use crate::jac::{JacHost, JAC};
 
 /// The protocol number of BuddyBoss connections in the core.
 pub(crate) const BUDDYBOSS: u16 = 1;
@@ -29,6 +32,8 @@ pub enum MountProtocol {
     ActionCable,
     /// The BuddyBoss messaging server's protocol (`buddyboss`).
     BuddyBoss,
+    /// Jac Cloud's WebSocket protocol (`jac`).
+    Jac,
 }
 
 /// One `--mount PATH=PROTOCOL`.
@@ -47,7 +52,7 @@ pub enum MountError {
     #[error("{0:?} is not PATH=PROTOCOL (e.g. /cable=actioncable, /=buddyboss)")]
     Syntax(String),
     /// A protocol name that is not known.
-    #[error("unknown protocol {0:?} (known: actioncable, buddyboss)")]
+    #[error("unknown protocol {0:?} (known: actioncable, buddyboss, jac)")]
     UnknownProtocol(String),
     /// A protocol name that is reserved but not served yet.
     #[error("protocol {0:?} is reserved and not served yet")]
@@ -71,7 +76,7 @@ impl FromStr for Mount {
         let protocol = match protocol {
             "actioncable" => MountProtocol::ActionCable,
             "buddyboss" => MountProtocol::BuddyBoss,
-            "jac" => return Err(MountError::Reserved(protocol.to_owned())),
+            "jac" => MountProtocol::Jac,
             other => return Err(MountError::UnknownProtocol(other.to_owned())),
         };
         Ok(Self {
@@ -101,6 +106,9 @@ impl PathProtocols {
         match self.plain {
             Some(MountProtocol::BuddyBoss) if !(self.action_cable && offers_cable) => {
                 Protocol::Custom(BUDDYBOSS)
+            }
+            Some(MountProtocol::Jac) if !(self.action_cable && offers_cable) => {
+                Protocol::Custom(JAC)
             }
             _ => Protocol::ActionCable,
         }
@@ -156,6 +164,13 @@ impl MountTable {
             .map(|(_, at)| *at)
     }
 
+    /// Whether some path speaks Jac.
+    pub fn has_jac(&self) -> bool {
+        self.paths
+            .iter()
+            .any(|(_, at)| at.plain == Some(MountProtocol::Jac))
+    }
+
     /// Every mount, for the startup log (`PATH=PROTOCOL,...`).
     pub fn describe(&self) -> String {
         let mut out = Vec::new();
@@ -163,8 +178,10 @@ impl MountTable {
             if at.action_cable {
                 out.push(format!("{path}=actioncable"));
             }
-            if let Some(MountProtocol::BuddyBoss) = at.plain {
-                out.push(format!("{path}=buddyboss"));
+            match at.plain {
+                Some(MountProtocol::BuddyBoss) => out.push(format!("{path}=buddyboss")),
+                Some(MountProtocol::Jac) => out.push(format!("{path}=jac")),
+                _ => {}
             }
         }
         out.join(",")
@@ -175,6 +192,7 @@ impl MountTable {
 pub(crate) struct Dialects {
     buddyboss: BuddyBoss,
     credentials: Credentials,
+    jac: Option<JacHost>,
 }
 
 impl Dialects {
@@ -184,6 +202,40 @@ impl Dialects {
         Self {
             buddyboss: BuddyBoss::new(Protocol::Custom(BUDDYBOSS)),
             credentials,
+            jac: None,
+        }
+    }
+
+    /// The dialects with Jac hosted by `jac`.
+    pub(crate) fn with_jac(mut self, jac: JacHost) -> Self {
+        self.jac = Some(jac);
+        self
+    }
+
+    /// The answer to a Jac socket's decision.
+    pub(crate) fn jac_answer(
+        &mut self,
+        server: &mut Server,
+        connection: ConnectionId,
+        answer: Answer,
+        now: Instant,
+    ) {
+        if let Some(jac) = &mut self.jac {
+            jac.answer(server, connection, answer, now);
+        }
+    }
+
+    /// An event of another Jac replica.
+    pub(crate) fn jac_replica(&mut self, server: &mut Server, event: &[u8], now: Instant) {
+        if let Some(jac) = &mut self.jac {
+            jac.replica_event(server, event, now);
+        }
+    }
+
+    /// A connection is gone.
+    pub(crate) fn closed(&mut self, connection: ConnectionId) {
+        if let Some(jac) = &mut self.jac {
+            jac.closed(connection);
         }
     }
 
@@ -191,12 +243,22 @@ impl Dialects {
     /// client identifies later, with `user_connected`) and joins the
     /// dialect's presence.
     pub(crate) fn accept(
-        &self,
+        &mut self,
         server: &mut Server,
         pending: cable_proto::server::PendingConnection,
         connection: ConnectionId,
+        info: &RequestInfo,
         now: Instant,
     ) {
+        if server.protocol(connection) == Some(Protocol::Custom(JAC)) {
+            match &mut self.jac {
+                Some(jac) => jac.open(server, pending, connection, info, now),
+                None => {
+                    let _ = server.reject_connection(pending, now);
+                }
+            }
+            return;
+        }
         if server
             .accept_connection(pending, Identity::new(""), now)
             .is_ok()
@@ -207,13 +269,19 @@ impl Dialects {
 
     /// A frame of a plain connection.
     pub(crate) fn received(
-        &self,
+        &mut self,
         server: &mut Server,
         connection: ConnectionId,
         frame: &[u8],
         binary: bool,
         now: Instant,
     ) {
+        if server.protocol(connection) == Some(Protocol::Custom(JAC)) {
+            if let Some(jac) = &mut self.jac {
+                jac.received(server, connection, frame, binary, now);
+            }
+            return;
+        }
         if server.protocol(connection) != Some(Protocol::Custom(BUDDYBOSS)) {
             return;
         }
@@ -244,8 +312,15 @@ mod tests {
         let bb: Mount = "/=buddyboss".parse().unwrap();
         let ac: Mount = "/cable=actioncable".parse().unwrap();
         assert_eq!(
-            "/x=jac".parse::<Mount>(),
-            Err(MountError::Reserved("jac".into()))
+            "/websocket=jac".parse::<Mount>().unwrap().protocol,
+            MountProtocol::Jac
+        );
+        let jac = MountTable::resolve(&["/websocket=jac".parse().unwrap()], "/cable").unwrap();
+        assert!(jac.has_jac());
+        assert_eq!(jac.describe(), "/websocket=jac,/cable=actioncable");
+        assert_eq!(
+            jac.at("/websocket").unwrap().choose(&[], &[]),
+            Protocol::Custom(JAC)
         );
         assert!(matches!(
             "x=buddyboss".parse::<Mount>(),

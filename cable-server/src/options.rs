@@ -73,8 +73,7 @@ pub struct Options {
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
 
-    /// Serve PROTOCOL at PATH (repeatable): actioncable, buddyboss (jac is
-    /// reserved). One path may carry Action Cable and one plain protocol:
+    /// Serve PROTOCOL at PATH (repeatable): actioncable, buddyboss, jac. One path may carry Action Cable and one plain protocol:
     /// clients offering actioncable-v1-json get Action Cable, the others the
     /// plain protocol. Without an actioncable mount, Action Cable is served
     /// at --path (default /cable). Example: --mount /=buddyboss --mount
@@ -139,6 +138,33 @@ pub struct Options {
     /// Redis channel `<PREFIX>:B` (just `B` when empty).
     #[arg(long, env = "CABLE_REDIS_CHANNEL_PREFIX", default_value = "")]
     pub redis_channel_prefix: String,
+
+    /// Jac (`--mount /websocket=jac`): the Jac Cloud app that runs the
+    /// walkers (`POST URL/walker/<name>`), e.g. http://127.0.0.1:8000.
+    /// Without it every walker event answers "Invalid request!".
+    #[arg(long, env = "CABLE_JAC_BACKEND", value_name = "URL")]
+    pub jac_backend: Option<String>,
+
+    /// Jac: the deployment's TOKEN_SECRET, to verify its HS256 tokens
+    /// (with --redis-url, also looked up in its token store). Without it
+    /// every socket is public.
+    #[arg(long, env = "CABLE_JAC_TOKEN_SECRET", value_name = "SECRET")]
+    pub jac_token_secret: Option<String>,
+
+    /// Jac: how long a walker call may take; past it the socket gets an
+    /// error frame and its next events are handled.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    pub jac_walker_timeout_ms: u64,
+
+    /// Jac: most walker calls in flight to --jac-backend at once (the others
+    /// wait, within their timeout).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub jac_walker_concurrency: usize,
+
+    /// Jac: every Jac socket gets a WebSocket ping this often (Jac Cloud's
+    /// server: every 20 s); 0: never.
+    #[arg(long, default_value_t = 20_000, value_name = "MS")]
+    pub jac_ping_interval_ms: u64,
 
     /// The health check path (answers 200 "ok").
     #[arg(long, default_value = "/health")]

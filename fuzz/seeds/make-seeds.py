@@ -23,7 +23,7 @@ def write(target, data):
     name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
     (d / name).write_bytes(data)
 
-jsonl = sorted((ROOT / "cable-fixtures").glob("transcripts/**/*.jsonl")) + sorted(
+jsonl = sorted(p for p in (ROOT / "cable-fixtures").glob("transcripts/**/*.jsonl") if "jac" not in p.parts) + sorted(
     (ROOT / "cable-fixtures" / "scenarios").glob("*.jsonl"))
 
 # transcript: every transcript and scenario script, whole.
@@ -235,3 +235,24 @@ write("consumer", consumer([3, 2, 1, 0], *c_welcomed,
     [C_FRAME, 0, 8], [C_FRAME, 0, F_DISCONNECT, 5, 2], [C_CLOSE], [C_CREDENTIAL, 0],
     [C_SUB, 1, 0], [C_SUB, 1, 0], [C_SUB, 1, 1], [C_SUB, 1, 3], [C_SUB, 1, 2], [C_SUB, 1, 0],
     [C_UNSUB, 0], [C_UNSUB, 0], [C_ADVANCE, 2, 0], [C_ADVANCE, 3, 0]))
+# dialect, Jac steps: raw frames (step 8: sender, binary bit, length-prefixed bytes) from every
+# frame the Jac transcripts' clients sent, and built frames (steps 9-11) over every pick.
+J_RAW, J_BUILT, J_CLOSE = 8, 9, 2
+for p in sorted((ROOT / "cable-fixtures" / "transcripts" / "jac").glob("**/*.jsonl")):
+    seq = bytearray([1, 1])
+    for line in p.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("dir") == "out" and len(event["frame"].encode()) < 200:
+            frame = event["frame"].encode()
+            seq += bytes([J_RAW, len(seq) % 3, 0, len(frame)]) + frame
+    write("dialect", bytes(seq))
+for t in range(7):
+    seq = bytearray([1, 1])
+    for sender in range(3):
+        # type t present; every field present with each of its picks in turn.
+        for pick in range(4):
+            seq += bytes([J_BUILT, sender, t, 1])
+            for _field in range(7):
+                seq += bytes([1, 2, pick, (pick + 1) % 4, pick])
+    seq += bytes([J_CLOSE, 1, 1, J_BUILT, 0, 3, 1, 0, 0, 0, 1, 2, 0, 1])
+    write("dialect", bytes(seq))

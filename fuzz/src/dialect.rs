@@ -1,6 +1,6 @@
-//! Target `dialect`: the BuddyBoss dialect's frame parser and a hub mixed
-//! across three dialects (Action Cable subscriptions, BuddyBoss connections,
-//! a third dialect's envelope), against a naive model.
+//! Target `dialect`: the BuddyBoss and Jac dialects' frame parsers and a
+//! hub mixed across three dialects (Action Cable subscriptions, BuddyBoss
+//! connections, Jac sockets), against a naive model.
 //!
 //! Each step is a BuddyBoss frame (arbitrary bytes, or one built from picks
 //! over a few users and threads, numeric and string ids alike), a broadcast
@@ -8,7 +8,12 @@
 //! answers exactly the sender one `{"type":"error","message":...}` frame; an
 //! accepted one reaches exactly the model's recipients, once each, and what
 //! a BuddyBoss member receives from a broadcast is the payload itself (typed)
-//! or the `message` wrapper.
+//! or the `message` wrapper. A Jac frame (arbitrary bytes, text or binary,
+//! or one built from picks of types, roots, channels and client ids) is
+//! either refused with exactly one `{"error":...}` frame to the sender, or
+//! reaches exactly the model's recipients (duplicates as many times as
+//! listed, stopping at a bad root reference), its `data` verbatim;
+//! `change_user` and walkers are decisions answered at once.
 //!
 //! Compiled also by `cable-proto/tests/fuzz_corpus.rs`: `std`, `cable_proto`
 //! and `serde_json` only.
@@ -17,6 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cable_proto::dialect::buddyboss::{Request, PRESENCE_STREAM};
+use cable_proto::dialect::jac::{
+    self, Answer, Credential, Decision, Event as JacEvent, Jac, OpenParams, RootId, TargetKind,
+    WalkerAnswer,
+};
 use cable_proto::dialect::BuddyBoss;
 use cable_proto::server::{Config, Event, Frame, Limits, Protocol, Server, SubscriptionAccept};
 use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy};
@@ -28,7 +37,7 @@ use crate::input::Input;
 pub const MAX_STEPS: usize = 256;
 
 /// Connections: three of each kind, kind = index % 3 (0 BuddyBoss, 1 Action
-/// Cable, 2 third dialect).
+/// Cable, 2 Jac).
 const CONNS: usize = 9;
 const IDS: [&str; 4] = ["1", "2", "a", "t1"];
 
@@ -40,6 +49,17 @@ struct Model {
     user: BTreeMap<usize, String>,
     members: BTreeMap<String, BTreeSet<usize>>,
     threads: BTreeMap<usize, BTreeSet<String>>,
+    /// Each Jac socket's root ObjectId.
+    roots: BTreeMap<usize, String>,
+}
+
+/// The protocol number of the Jac sockets.
+const JAC: u16 = 3;
+/// The root a Jac `change_user` with token `"ok"` becomes.
+const ALICE: &str = "6b028e084b49d9ccc6934a7d";
+
+fn client_id(i: usize) -> String {
+    format!("1700000000:{i:032x}")
 }
 
 fn open(server: &mut Server, now: Instant, protocol: Protocol, user: &str) -> ConnectionId {
@@ -76,7 +96,9 @@ pub fn run(data: &[u8]) {
         user: BTreeMap::new(),
         members: BTreeMap::new(),
         threads: BTreeMap::new(),
+        roots: BTreeMap::new(),
     };
+    let mut jac = Jac::new(Protocol::Custom(JAC));
     let bb = BuddyBoss::new(Protocol::Custom(7));
     for i in 0..CONNS {
         let stream = IDS[i % 4].to_owned();
@@ -112,15 +134,22 @@ pub fn run(data: &[u8]) {
                 c
             }
             _ => {
-                let c = open(&mut m.server, now, Protocol::Custom(3), "z");
-                m.server
-                    .join(
-                        c,
-                        stream.clone(),
-                        cable_proto::server::Envelope::verbatim(),
-                        now,
-                    )
+                let incoming = m
+                    .server
+                    .handle_open_as(&HandshakeRequest::default(), Protocol::Custom(JAC), now)
+                    .expect("any origin");
+                let c = incoming.connection;
+                let params = OpenParams {
+                    client_id: client_id(i),
+                    channel_id: stream.clone(),
+                    credential: None,
+                    authorization: None,
+                };
+                let handled = jac
+                    .open(&mut m.server, incoming.pending, c, params, now)
                     .expect("open");
+                assert!(handled.decisions.is_empty());
+                m.roots.insert(i, jac::PUBLIC_ROOT.to_owned());
                 m.members.entry(stream).or_default().insert(i);
                 c
             }
@@ -132,7 +161,18 @@ pub fn run(data: &[u8]) {
     let mut steps = 0;
     while !input.is_empty() && steps < MAX_STEPS {
         steps += 1;
-        match input.below(8) {
+        match input.below(12) {
+            8 => {
+                let sender = 3 * input.below(3) + 2;
+                let binary = input.bool();
+                let frame = input.bytes(200).to_vec();
+                jac_step(&mut m, &mut jac, sender, &frame, binary);
+            }
+            9..=11 => {
+                let sender = 3 * input.below(3) + 2;
+                let frame = built_jac_frame(&mut input);
+                jac_step(&mut m, &mut jac, sender, frame.as_bytes(), false);
+            }
             0 => {
                 let sender = 3 * input.below(3);
                 let frame = input.bytes(200).to_vec();
@@ -149,9 +189,11 @@ pub fn run(data: &[u8]) {
                 broadcast_step(&mut m, stream, payload);
             }
             2 => {
-                let i = 3 * input.below(3);
+                let i = 3 * input.below(3) + if input.bool() { 2 } else { 0 };
                 if m.open.remove(&i) {
                     m.server.handle_close(m.conns[i], m.now).expect("live");
+                    jac.close(m.conns[i]);
+                    m.roots.remove(&i);
                     for set in m.members.values_mut() {
                         set.remove(&i);
                     }
@@ -344,6 +386,187 @@ fn broadcast_step(m: &mut Model, stream: &str, payload: &str) {
                     v["message"],
                     serde_json::from_str::<Value>(payload).expect("JSON")
                 );
+            }
+        }
+    }
+}
+
+/// A Jac frame from picks: a type, and fields that are right, wrong or absent.
+fn built_jac_frame(input: &mut Input<'_>) -> String {
+    let t = *input.pick(&[
+        "connection",
+        "user",
+        "channel",
+        "client",
+        "change_user",
+        "walker",
+        "Walker",
+    ]);
+    let mut obj = serde_json::Map::new();
+    if input.below(8) > 0 {
+        obj.insert("type".into(), Value::from(t));
+    }
+    let list = |input: &mut Input<'_>, items: &[String]| -> Value {
+        let n = input.below(4);
+        Value::Array(
+            (0..n)
+                .map(|_| Value::from(items[input.below(items.len())].clone()))
+                .collect(),
+        )
+    };
+    let roots = [
+        format!("n::{}", jac::PUBLIC_ROOT),
+        format!("n::{ALICE}"),
+        format!("n:Root:{ALICE}"),
+        "garbage".to_owned(),
+    ];
+    let channels: Vec<String> = IDS.iter().map(|s| (*s).to_owned()).collect();
+    let clients: Vec<String> = (0..CONNS)
+        .map(client_id)
+        .chain(["1700000000:deadbeef".to_owned()])
+        .collect();
+    for field in [
+        "root_ids",
+        "channel_ids",
+        "client_ids",
+        "data",
+        "token",
+        "walker",
+        "response",
+    ] {
+        if !input.bool() {
+            continue;
+        }
+        let v = match field {
+            "root_ids" => list(input, &roots),
+            "channel_ids" => list(input, &channels),
+            "client_ids" => list(input, &clients),
+            "data" => input
+                .pick(&[
+                    serde_json::json!({}),
+                    serde_json::json!({"type": "chat", "data": {"m": "h\u{e9}"}}),
+                    Value::from("str"),
+                ])
+                .clone(),
+            "token" => input
+                .pick(&[
+                    Value::from("ok"),
+                    Value::from("Bearer bad"),
+                    Value::Null,
+                    Value::from(1),
+                ])
+                .clone(),
+            "walker" => Value::from("w"),
+            _ => input
+                .pick(&[Value::Bool(true), Value::from("no"), Value::from(2)])
+                .clone(),
+        };
+        obj.insert(field.into(), v);
+    }
+    Value::Object(obj).to_string()
+}
+
+/// Who a Jac event reaches, in the model: a multiset, in delivery order.
+fn jac_recipients(m: &Model, sender: usize, event: &JacEvent) -> Vec<usize> {
+    let mut out = Vec::new();
+    match event {
+        JacEvent::Connection | JacEvent::ChangeUser { .. } => out.push(sender),
+        JacEvent::Walker(w) => {
+            if w.response {
+                out.push(sender);
+            }
+        }
+        JacEvent::Notify { kind, targets, .. } => {
+            for t in targets {
+                match kind {
+                    TargetKind::User => match RootId::parse_ref(t) {
+                        Ok(root) => out.extend(
+                            m.roots
+                                .iter()
+                                .filter(|(i, r)| m.open.contains(i) && r.as_str() == root.hex())
+                                .map(|(i, _)| *i),
+                        ),
+                        Err(_) => {
+                            out.push(sender);
+                            break;
+                        }
+                    },
+                    TargetKind::Channel => {
+                        out.extend(m.members.get(t).into_iter().flatten().copied())
+                    }
+                    TargetKind::Client => out.extend(
+                        (0..CONNS)
+                            .filter(|&i| i % 3 == 2 && m.open.contains(&i) && client_id(i) == *t),
+                    ),
+                }
+            }
+        }
+    }
+    out
+}
+
+fn jac_step(m: &mut Model, jac: &mut Jac, sender: usize, frame: &[u8], binary: bool) {
+    if !m.open.contains(&sender) {
+        return;
+    }
+    let parsed = if binary {
+        Err(jac::EventError::Binary)
+    } else {
+        jac::event::parse(frame)
+    };
+    let now = m.now;
+    let mut handled = jac
+        .handle(&mut m.server, m.conns[sender], frame, binary, now)
+        .expect("an open socket");
+    // Decisions answered at once: a token "ok" is alice, any other public.
+    while let Some(decision) = handled.decisions.pop() {
+        let answer = match &decision {
+            Decision::Authenticate { token, .. } => {
+                Answer::Authenticated((token == "ok").then(|| Credential {
+                    root: RootId::from_hex(ALICE).expect("hex"),
+                    token: token.clone(),
+                }))
+            }
+            Decision::Walker { .. } => Answer::Walker(WalkerAnswer::Reports(
+                cable_proto::JsonText::new(r#"{"status":200,"reports":[]}"#).expect("JSON"),
+            )),
+        };
+        let more = jac
+            .answer(&mut m.server, decision.connection(), answer, now)
+            .expect("pending");
+        handled.decisions.extend(more.decisions);
+    }
+    let out = drain(m);
+    let mut got: Vec<usize> = out.iter().map(|(i, _)| *i).collect();
+    match &parsed {
+        Err(_) => {
+            assert_eq!(got, vec![sender], "an error reaches the sender only");
+            let v: Value = serde_json::from_slice(&out[0].1).expect("JSON");
+            assert!(v.get("error").is_some(), "{v}");
+        }
+        Ok(event) => {
+            let mut expected = jac_recipients(m, sender, event);
+            if let JacEvent::ChangeUser { token } = event {
+                let root = if token.as_deref() == Some("ok") {
+                    ALICE
+                } else {
+                    jac::PUBLIC_ROOT
+                };
+                m.roots.insert(sender, root.to_owned());
+            }
+            got.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(got, expected, "{event:?}");
+            if let JacEvent::Notify { data, .. } = event {
+                let data = Value::Object(data.clone()).to_string();
+                for (i, bytes) in &out {
+                    if i % 3 == 2
+                        && serde_json::from_slice::<Value>(bytes)
+                            .is_ok_and(|v| v.get("error").is_none())
+                    {
+                        assert_eq!(bytes, data.as_bytes());
+                    }
+                }
             }
         }
     }

@@ -7,13 +7,15 @@
 //! [`Event::Received`](crate::server::Event::Received), the host hands them
 //! to the dialect, and the dialect answers with [`HubOp`]s that
 //! [`execute`] applies. All dialects share one hub: a stream is a stream
-//! whatever protocol joined it (a BuddyBoss thread `"42"` and an Action Cable
-//! stream `"42"` are the same), and an identity is an identity (a BuddyBoss
-//! `userId` is an Action Cable connection identity). A broadcast still builds
+//! whatever protocol joined it (a BuddyBoss thread `"42"`, a Jac channel
+//! `"42"` and an Action Cable stream `"42"` are the same), and an identity is
+//! an identity (a BuddyBoss `userId` is an Action Cable connection identity;
+//! a Jac root's ObjectId is one too). A broadcast still builds
 //! one frame per group: each dialect's members of a stream form groups by
 //! their [`Envelope`].
 
 pub mod buddyboss;
+pub mod jac;
 
 use std::time::Instant;
 
@@ -23,6 +25,7 @@ use crate::server::{Envelope, Protocol, Server};
 use crate::types::{ConnectionId, Identity, StreamName};
 
 pub use buddyboss::BuddyBoss;
+pub use jac::Jac;
 
 /// Who a [`HubOp::Publish`] reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
