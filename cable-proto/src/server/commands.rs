@@ -52,8 +52,10 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let conn = self.conn(connection)?;
+        self.conn(connection)?;
         let index = connection.index;
+        self.ext_keepalive(index);
+        let conn = self.conn(connection)?;
         if conn.state == ConnState::Closing {
             self.fail(index, CommandError::Closing);
             return Ok(());
@@ -160,8 +162,15 @@ impl Server {
             return;
         }
         match command::parse(frame) {
-            Err(error) => self.fail(index, error),
-            Ok(Command::Subscribe { identifier }) => self.command_subscribe(index, &identifier),
+            Err(error) => {
+                if !self.ext_command(index, frame, &error) {
+                    self.fail(index, error);
+                }
+            }
+            Ok(Command::Subscribe { identifier }) => {
+                self.command_subscribe(index, &identifier);
+                self.ext_subscribing(index, &identifier, frame);
+            }
             Ok(Command::Unsubscribe { identifier }) => match self.find_sub(index, &identifier) {
                 Some(sub) => self.remove_subscription(sub, Some(UnsubscribeCause::Command)),
                 None => self.fail(
