@@ -491,8 +491,16 @@ impl SyncApp for PubSubApp {
         } else {
             match identifier.param("stream_name").and_then(|v| v.as_str()) {
                 Some(stream) if !stream.is_empty() => {
+                    let subscription = pending.subscription();
                     let accept = SubscriptionAccept::new().stream(stream.to_owned());
-                    server.accept_subscription(pending, accept, now)
+                    let accepted = server.accept_subscription(pending, accept, now);
+                    // Public streams whisper and share presence (AnyCable's
+                    // public streams; extended connections only).
+                    if accepted.is_ok() {
+                        let _ = server.allow_whisper(subscription, stream);
+                        let _ = server.allow_presence(subscription, stream);
+                    }
+                    accepted
                 }
                 _ => server.reject_subscription(pending, now),
             }

@@ -70,6 +70,7 @@ pub mod mounts;
 pub mod options;
 pub mod platformos;
 pub mod redis_bridge;
+pub mod anycable;
 mod reference;
 mod refusal_log;
 pub mod rpc;
@@ -204,6 +205,7 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
         perform: deadline,
     };
     app.configure(&mut config);
+    options.anycable.configure(&mut config);
     config.origins.allowed.extend(
         options
             .allowed_origins
@@ -321,7 +323,8 @@ pub async fn serve_app(
         dialects,
         options.max_invalid_frames_per_sec,
         Arc::clone(&refusals),
-    );
+    )
+    .with_anycable(anycable::Extended::new(&options.anycable));
     let core = tokio::spawn(core.run(core_rx));
 
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());

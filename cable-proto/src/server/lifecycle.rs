@@ -76,8 +76,8 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let accept = accept.into();
         let index = self.pending_connection(&pending)?;
+        let accept = self.ext_accepting(index, accept.into());
         self.close_decision(index);
         self.link_identity(index, accept.identity);
         let Some(conn) = self.conns.get_mut(index) else {

@@ -87,9 +87,12 @@ impl Server {
         now: Instant,
     ) -> Result<(), crate::UsageError> {
         let connection = pending.connection;
-        self.accept_connection(pending, accept.welcome_field("sid", JsonText::string(sid)), now)?;
-        self.record_sid(connection, sid);
-        Ok(())
+        if self.is_extended(connection.index) {
+            self.record_sid(connection, sid);
+            self.accept_connection(pending, accept, now)
+        } else {
+            self.accept_connection(pending, accept.welcome_field("sid", JsonText::string(sid)), now)
+        }
     }
 
     fn record_sid(&mut self, connection: ConnectionId, sid: &str) {
@@ -102,6 +105,46 @@ impl Server {
             };
         }
         entry.sid = Some(sid.into());
+    }
+
+    /// Gives pending `connection` session id `sid` (the host draws it)
+    /// before the application decides: if it chose the extended protocol,
+    /// its welcome carries `"sid":<sid>` (unless the application's accept
+    /// has a `sid` of its own, which is then the session's) and its session
+    /// is kept under it once it closes.
+    pub fn assign_session_id(&mut self, connection: ConnectionId, sid: &str) {
+        if self.is_extended(connection.index)
+            && self
+                .conns
+                .get_checked(connection.index, connection.generation)
+                .is_some()
+        {
+            self.record_sid(connection, sid);
+        }
+    }
+
+    /// The accept of an extended connection: its session id in the welcome.
+    pub(in crate::server) fn ext_accepting(
+        &mut self,
+        index: u32,
+        accept: ConnectionAccept,
+    ) -> ConnectionAccept {
+        let Some(ext) = self.ext.conns.get_mut(&index).filter(|c| c.extended) else {
+            return accept;
+        };
+        let own = accept
+            .welcome
+            .iter()
+            .find(|(k, _)| &**k == "sid")
+            .and_then(|(_, v)| serde_json::from_str::<String>(v.as_str()).ok());
+        match (own, ext.sid.clone()) {
+            (Some(own), _) => {
+                ext.sid = Some(own.into());
+                accept
+            }
+            (None, Some(sid)) => accept.welcome_field("sid", JsonText::string(&sid)),
+            (None, None) => accept,
+        }
     }
 
     /// A connection came back with `previous_sid` (`?sid=` or

@@ -1,0 +1,291 @@
+//! AnyCable's extended protocol on the host side: the options, session ids
+//! and restores, the history store that stamps broadcasts with positions
+//! and answers `history`, and the presence store. The protocol itself is
+//! the core's (`cable_proto::server`'s extended module); this module owns
+//! what needs the host: randomness, the clock, storage.
+
+pub mod history;
+pub mod presence;
+
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cable_proto::server::{
+    Config, Delivery, Event, HistoryRequest, PendingConnection, PresenceAction, PresenceRequest,
+    Server, UnsubscribeCause, PROTOCOL_V1_EXT_JSON,
+};
+use cable_proto::ConnectionId;
+
+use crate::app::RequestInfo;
+use history::{HistoryStore, MemoryHistory};
+use presence::MemoryPresence;
+
+/// The options of AnyCable's extended protocol (`actioncable-v1-ext-json`,
+/// offered beside `actioncable-v1-json`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnyCableOptions {
+    /// Messages kept per stream for reliable streams' history (AnyCable's
+    /// history_limit).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub history_limit: usize,
+
+    /// How long a stream's messages are kept for history (AnyCable's
+    /// history_ttl).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub history_ttl_secs: u64,
+
+    /// How long a closed session can be restored with its sid (AnyCable's
+    /// sessions_ttl; 0: sessions are not kept).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub sessions_ttl_secs: u64,
+
+    /// After a ping, how long an extended client may stay silent before it
+    /// gets a no_pong disconnect (AnyCable's pong_timeout; 0: never).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub pong_timeout_secs: u64,
+
+    /// How long a presence stays after its last connection went away
+    /// (AnyCable's presence_ttl).
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for AnyCableOptions {
+    fn default() -> Self {
+        Self {
+            history_limit: 100,
+            history_ttl_secs: 300,
+            sessions_ttl_secs: 300,
+            pong_timeout_secs: 0,
+            presence_ttl_secs: 15,
+        }
+    }
+}
+
+impl AnyCableOptions {
+    /// The core's side of these options: the extended subprotocol offered
+    /// first, session TTL and pong timeout.
+    pub fn configure(&self, config: &mut Config) {
+        if !config.protocols.iter().any(|p| p == PROTOCOL_V1_EXT_JSON) {
+            config.protocols.insert(0, PROTOCOL_V1_EXT_JSON.to_owned());
+        }
+        config.extended.session_ttl =
+            (self.sessions_ttl_secs > 0).then(|| Duration::from_secs(self.sessions_ttl_secs));
+        config.extended.pong_timeout =
+            (self.pong_timeout_secs > 0).then(|| Duration::from_secs(self.pong_timeout_secs));
+    }
+}
+
+/// Random ids (session ids, epochs) from the host's randomness: the keys of
+/// the standard library's hasher, and a counter.
+struct Ids {
+    keys: [std::collections::hash_map::RandomState; 2],
+    counter: u64,
+}
+
+impl Ids {
+    fn new() -> Self {
+        Self {
+            keys: Default::default(),
+            counter: 0,
+        }
+    }
+
+    /// `len` characters of `[0-9a-z]`.
+    fn next(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        self.counter += 1;
+        let mut bits = (u128::from(self.keys[0].hash_one(self.counter)) << 64)
+            | u128::from(self.keys[1].hash_one(self.counter));
+        (0..len)
+            .map(|_| {
+                let c = ALPHABET[(bits % 36) as usize];
+                bits /= 36;
+                c as char
+            })
+            .collect()
+    }
+}
+
+/// How often the history is pruned and presence swept.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The host side of the extended protocol, owned by the core task.
+pub struct Extended {
+    ids: Ids,
+    history: Box<dyn HistoryStore>,
+    presence: MemoryPresence,
+    next_tick: Option<Instant>,
+}
+
+impl std::fmt::Debug for Extended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extended").finish_non_exhaustive()
+    }
+}
+
+/// Unix time now (the host's clock).
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl Extended {
+    /// In-memory history and presence, a fresh epoch.
+    pub fn new(options: &AnyCableOptions) -> Self {
+        let mut ids = Ids::new();
+        let epoch = ids.next(8);
+        let history = MemoryHistory::new(
+            &epoch,
+            options.history_limit,
+            Duration::from_secs(options.history_ttl_secs),
+        );
+        Self::with_history(options, ids, Box::new(history))
+    }
+
+    fn with_history(options: &AnyCableOptions, ids: Ids, history: Box<dyn HistoryStore>) -> Self {
+        Self {
+            ids,
+            history,
+            presence: MemoryPresence::new(Duration::from_secs(options.presence_ttl_secs)),
+            next_tick: None,
+        }
+    }
+
+    /// A new connection: it gets a session id; one that comes back with a
+    /// kept session's id (`X-ANYCABLE-RESTORE-SID`, else `?sid=`) is
+    /// restored at once. Returns the token when the app must decide.
+    pub fn open(
+        &mut self,
+        server: &mut Server,
+        request: &RequestInfo,
+        pending: PendingConnection,
+        now: Instant,
+    ) -> Option<PendingConnection> {
+        let connection = pending.connection();
+        if !server.extended(connection) {
+            return Some(pending);
+        }
+        let sid = self.ids.next(20);
+        let previous = request
+            .header("x-anycable-restore-sid")
+            .map(str::to_owned)
+            .or_else(|| request.query_param("sid"))
+            .filter(|s| !s.is_empty());
+        let pending = match previous {
+            Some(previous) => match server.restore_session(pending, &previous, &sid, now) {
+                Ok(restored) => {
+                    tracing::debug!(%connection, subscriptions = restored.subscriptions.len(), "session restored");
+                    return None;
+                }
+                Err(pending) => pending,
+            },
+            None => pending,
+        };
+        server.assign_session_id(connection, &sid);
+        Some(pending)
+    }
+
+    /// A broadcast from outside: stored in the history, then delivered with
+    /// its position.
+    pub fn broadcast(
+        &mut self,
+        server: &mut Server,
+        stream: &str,
+        payload: &str,
+        now: Instant,
+    ) -> Delivery {
+        if cable_proto::json::validate(payload).is_err() {
+            return server.broadcast(stream, payload, now);
+        }
+        match self.history.append(stream, payload, unix_now()) {
+            Some(position) => server.broadcast_at(stream, payload, &position, now),
+            None => server.broadcast(stream, payload, now),
+        }
+    }
+
+    /// Handles the extended events; the rest go on to the app.
+    pub fn intercept(&mut self, server: &mut Server, event: Event, now: Instant) -> Option<Event> {
+        match event {
+            Event::HistoryRequested(request) => {
+                self.history(server, request, now);
+                None
+            }
+            Event::PresenceRequested(request) => {
+                self.presence(server, request, now);
+                None
+            }
+            Event::Unsubscribed {
+                subscription,
+                cause: UnsubscribeCause::Command | UnsubscribeCause::Application,
+                ..
+            } => {
+                for (stream, message) in self.presence.unsubscribed(subscription) {
+                    server.broadcast_presence(&stream, &message, now);
+                }
+                Some(event)
+            }
+            other => Some(other),
+        }
+    }
+
+    /// A socket closed.
+    pub fn closed(&mut self, connection: ConnectionId, now: Instant) {
+        self.presence.connection_gone(connection, now);
+    }
+
+    /// Time passed: presence past its TTL leaves, old history goes.
+    pub fn tick(&mut self, server: &mut Server, now: Instant) {
+        if self.next_tick.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_tick = Some(now + TICK);
+        for (stream, message) in self.presence.sweep(now) {
+            server.broadcast_presence(&stream, &message, now);
+        }
+        self.history.prune(unix_now());
+    }
+
+    fn history(&mut self, server: &mut Server, request: HistoryRequest, now: Instant) {
+        let unix = unix_now();
+        let mut entries = Vec::new();
+        let mut failure = None;
+        for stream in &request.streams {
+            match self.history.read(stream, unix) {
+                Ok(read) => entries.extend(read),
+                Err(error) => {
+                    tracing::debug!(stream = %stream.stream, %error, "history rejected");
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let answer = match failure {
+            Some(error) => Err(error),
+            None => Ok(entries),
+        };
+        let _ = server.complete_history(request.pending, answer, now);
+    }
+
+    fn presence(&mut self, server: &mut Server, request: PresenceRequest, now: Instant) {
+        let holder = (request.connection, request.subscription);
+        let stream = request.stream.as_str();
+        match request.action {
+            PresenceAction::Join { id, info } => {
+                if let Some(event) = self.presence.join(stream, &id, &info, holder, now) {
+                    server.broadcast_presence(stream, &event, now);
+                }
+            }
+            PresenceAction::Leave { id } => {
+                for event in self.presence.leave(stream, id.as_deref(), holder) {
+                    server.broadcast_presence(stream, &event, now);
+                }
+            }
+            PresenceAction::Info => {
+                let info = self.presence.info(stream);
+                let _ = server.transmit_presence(request.subscription, &info, now);
+            }
+        }
+    }
+}
