@@ -56,10 +56,7 @@ fn a_client_ping_gets_a_pong() {
     let plain = connect(&mut host, "b", PROTOCOL_V1_JSON);
     host.send(plain, r#"{"command":"ping"}"#);
     assert!(host.all_frames().is_empty());
-    assert!(matches!(
-        &host.events()[..],
-        [Event::CommandFailed { .. }]
-    ));
+    assert!(matches!(&host.events()[..], [Event::CommandFailed { .. }]));
 }
 
 #[test]
@@ -86,8 +83,14 @@ fn silence_after_a_ping_ends_with_no_pong() {
                 text(r#"{"type":"disconnect","reason":"no_pong","reconnect":true}"#)
             ),
             (quiet, Out::Close(1000)),
-            (talker, text(&ping.replace(&(UNIX_START + 3).to_string(), &(UNIX_START + 9).to_string()))),
-            (plain, text(&ping.replace(&(UNIX_START + 3).to_string(), &(UNIX_START + 9).to_string()))),
+            (
+                talker,
+                text(&ping.replace(&(UNIX_START + 3).to_string(), &(UNIX_START + 9).to_string()))
+            ),
+            (
+                plain,
+                text(&ping.replace(&(UNIX_START + 3).to_string(), &(UNIX_START + 9).to_string()))
+            ),
         ]
     );
     assert!(host.server.is_open(talker));
@@ -114,7 +117,8 @@ fn a_whisper_reaches_every_other_subscriber_and_is_never_stored() {
     host.server.allow_whisper(sub_a, "room").unwrap();
     host.server.allow_whisper(sub_b, "room").unwrap();
     host.send(a, &whisper);
-    let expected = format!(r#"{{"identifier":{PUB_LIT},"message":{{"event":"typing","user":"Jack"}}}}"#);
+    let expected =
+        format!(r#"{{"identifier":{PUB_LIT},"message":{{"event":"typing","user":"Jack"}}}}"#);
     assert_eq!(
         host.all_frames(),
         vec![(b, text(&expected)), (c, text(&expected))]
@@ -162,7 +166,10 @@ fn presence_commands_reach_the_host_and_its_answers_the_subscribers() {
     // The real client's query: data {} and the records expected.
     host.send(
         b,
-        &format!(r#"{{"command":"presence","identifier":{},"data":{{}}}}"#, lit(PUB)),
+        &format!(
+            r#"{{"command":"presence","identifier":{},"data":{{}}}}"#,
+            lit(PUB)
+        ),
     );
     let request = match host.events().pop() {
         Some(Event::PresenceRequested(r)) => r,
@@ -182,7 +189,10 @@ fn presence_commands_reach_the_host_and_its_answers_the_subscribers() {
         ))]
     );
     // The real client's leave carries no id.
-    host.send(a, &format!(r#"{{"command":"leave","identifier":{}}}"#, lit(PUB)));
+    host.send(
+        a,
+        &format!(r#"{{"command":"leave","identifier":{}}}"#, lit(PUB)),
+    );
     assert!(matches!(
         &host.events()[..],
         [Event::PresenceRequested(r)] if r.action == PresenceAction::Leave { id: None }

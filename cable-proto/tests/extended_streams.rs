@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use cable_proto::server::{
-    Config, Event, ExtendedConfig, HistoryError, PendingConnection, StreamHistory,
-    StreamPosition, PROTOCOL_V1_EXT_JSON, PROTOCOL_V1_JSON,
+    Config, Event, ExtendedConfig, HistoryError, PendingConnection, StreamHistory, StreamPosition,
+    PROTOCOL_V1_EXT_JSON, PROTOCOL_V1_JSON,
 };
 use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy};
 use common::*;
@@ -134,11 +134,15 @@ fn positions_only_on_extended_connections() {
         vec![
             (
                 ext,
-                text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":1},"stream_id":"chat","epoch":"ep","offset":1}"#)
+                text(
+                    r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":1},"stream_id":"chat","epoch":"ep","offset":1}"#
+                )
             ),
             (
                 plain,
-                text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":1}}"#)
+                text(
+                    r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":1}}"#
+                )
             ),
         ]
     );
@@ -167,9 +171,15 @@ fn history_command_replays_after_the_position_then_confirms() {
     assert_eq!(
         host.frames(conn),
         vec![
-            text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":2},"stream_id":"chat","epoch":"ep","offset":2}"#),
-            text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":3},"stream_id":"chat","epoch":"ep","offset":3}"#),
-            text(r#"{"type":"confirm_history","identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}"}"#),
+            text(
+                r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":2},"stream_id":"chat","epoch":"ep","offset":2}"#
+            ),
+            text(
+                r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":{"n":3},"stream_id":"chat","epoch":"ep","offset":3}"#
+            ),
+            text(
+                r#"{"type":"confirm_history","identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}"}"#
+            ),
         ]
     );
     // Another epoch: the history was lost meanwhile.
@@ -258,9 +268,15 @@ fn subscribe_with_history_confirms_then_replays_since() {
     assert_eq!(
         host.frames(conn),
         vec![
-            text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","type":"confirm_subscription"}"#),
-            text(r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":"late","stream_id":"chat","epoch":"ep","offset":2}"#),
-            text(r#"{"type":"confirm_history","identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}"}"#),
+            text(
+                r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","type":"confirm_subscription"}"#
+            ),
+            text(
+                r#"{"identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}","message":"late","stream_id":"chat","epoch":"ep","offset":2}"#
+            ),
+            text(
+                r#"{"type":"confirm_history","identifier":"{\"channel\":\"$pubsub\",\"stream_name\":\"chat\"}"}"#
+            ),
         ]
     );
 }
@@ -292,7 +308,9 @@ fn a_session_comes_back_with_its_subscriptions_and_no_callbacks() {
         )]
     );
     let events = host.events();
-    assert!(matches!(&events[..], [Event::StreamStarted(_), Event::SessionRestored(r)] if r.subscriptions.len() == 1));
+    assert!(
+        matches!(&events[..], [Event::StreamStarted(_), Event::SessionRestored(r)] if r.subscriptions.len() == 1)
+    );
     // Subscribed again without a subscribe: broadcasts arrive.
     host.server.broadcast_at(
         "chat",
@@ -355,12 +373,7 @@ fn plain_connections_and_server_closes_keep_no_session() {
     // A connection the server disconnected: the client forgets its sid.
     let conn = connect_ext(&mut host, "a", "s1");
     host.server
-        .disconnect(
-            conn,
-            cable_proto::DisconnectReason::Remote,
-            true,
-            host.now,
-        )
+        .disconnect(conn, cable_proto::DisconnectReason::Remote, true, host.now)
         .unwrap();
     host.server.handle_close(conn, host.now).unwrap();
     assert_eq!(host.server.kept_sessions(), 0);

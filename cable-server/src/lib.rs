@@ -58,6 +58,7 @@
 //! ```
 
 mod admission;
+pub mod anycable;
 pub mod app;
 pub mod circle;
 mod conn;
@@ -70,7 +71,6 @@ pub mod mounts;
 pub mod options;
 pub mod platformos;
 pub mod redis_bridge;
-pub mod anycable;
 mod reference;
 mod refusal_log;
 pub mod rpc;

@@ -55,12 +55,12 @@ pub use decisions::{
     SubscriptionAccept,
 };
 pub use envelope::Envelope;
+pub use events::{Event, ExpiredDecision, Incoming, Perform, Transmit, UnsubscribeCause};
 pub use extended::{
     ExtendedConfig, HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest,
     PendingHistory, PresenceAction, PresenceRequest, SessionRestored, StreamHistory,
     StreamPosition, PROTOCOL_V1_EXT_JSON,
 };
-pub use events::{Event, ExpiredDecision, Incoming, Perform, Transmit, UnsubscribeCause};
 pub use hub::Delivery;
 pub use protocol::Protocol;
 

@@ -281,7 +281,13 @@ impl StreamHistory {
                 self.payload_bytes -= gone.payload.len();
             }
         }
-        Self::expire(ring, &mut self.entries, &mut self.payload_bytes, self.ttl, now);
+        Self::expire(
+            ring,
+            &mut self.entries,
+            &mut self.payload_bytes,
+            self.ttl,
+            now,
+        );
         StreamPosition::new(self.epoch.clone(), offset)
     }
 
@@ -304,7 +310,13 @@ impl StreamHistory {
             .streams
             .get_mut(stream)
             .ok_or(HistoryError::UnknownStream)?;
-        Self::expire(ring, &mut self.entries, &mut self.payload_bytes, self.ttl, now);
+        Self::expire(
+            ring,
+            &mut self.entries,
+            &mut self.payload_bytes,
+            self.ttl,
+            now,
+        );
         let Some(oldest) = ring.entries.front().map(|e| e.offset) else {
             return Err(HistoryError::UnknownStream);
         };
@@ -322,7 +334,13 @@ impl StreamHistory {
     /// The messages of `stream` stored at Unix second `since` or later.
     pub fn read_since(&mut self, stream: &str, since: u64, now: Duration) -> Vec<HistoryEntry> {
         if let Some(ring) = self.streams.get_mut(stream) {
-            Self::expire(ring, &mut self.entries, &mut self.payload_bytes, self.ttl, now);
+            Self::expire(
+                ring,
+                &mut self.entries,
+                &mut self.payload_bytes,
+                self.ttl,
+                now,
+            );
         }
         self.collect(stream, |e| e.at.as_secs() >= since)
     }
@@ -331,7 +349,13 @@ impl StreamHistory {
     /// stream nobody broadcasts to again keeps its messages until then).
     pub fn prune(&mut self, now: Duration) {
         for ring in self.streams.values_mut() {
-            Self::expire(ring, &mut self.entries, &mut self.payload_bytes, self.ttl, now);
+            Self::expire(
+                ring,
+                &mut self.entries,
+                &mut self.payload_bytes,
+                self.ttl,
+                now,
+            );
         }
     }
 

@@ -33,8 +33,7 @@ use crate::json::write_rails_string;
 use crate::types::{ConnectionId, StreamName, SubscriptionId};
 
 pub use history::{
-    HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest, PendingHistory,
-    StreamHistory,
+    HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest, PendingHistory, StreamHistory,
 };
 pub use presence::{PresenceAction, PresenceRequest};
 pub use session::SessionRestored;
@@ -293,7 +292,7 @@ impl Server {
                 sub,
                 PresenceAction::Join {
                     id,
-                    info: info.into(),
+                    info,
                 },
             );
         }
@@ -446,7 +445,10 @@ impl Server {
             return;
         };
         let Some(stream) = self.sub_ext_ref(sub).and_then(|e| e.whisper.clone()) else {
-            self.fail(index, CommandError::UnknownCommand("\"whisper\" (not allowed)".into()));
+            self.fail(
+                index,
+                CommandError::UnknownCommand("\"whisper\" (not allowed)".into()),
+            );
             return;
         };
         let except = self.connection_id(index);

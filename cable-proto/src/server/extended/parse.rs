@@ -81,7 +81,11 @@ pub(super) fn parse(frame: &[u8]) -> Result<Option<ExtCommand>, CommandError> {
     let Some(name) = raw.command.as_deref() else {
         return Ok(None);
     };
-    let identifier = || raw.identifier.clone().ok_or(CommandError::MissingIdentifier);
+    let identifier = || {
+        raw.identifier
+            .clone()
+            .ok_or(CommandError::MissingIdentifier)
+    };
     let command = match name {
         "ping" => ExtCommand::Ping,
         "pong" => ExtCommand::Pong,
@@ -202,7 +206,9 @@ mod tests {
         ));
         let whisper =
             parse(br#"{"command":"whisper","identifier":"x","data":{"b":1,"a":2}}"#).unwrap();
-        assert!(matches!(whisper, Some(ExtCommand::Whisper { data, .. }) if data == r#"{"b":1,"a":2}"#));
+        assert!(
+            matches!(whisper, Some(ExtCommand::Whisper { data, .. }) if data == r#"{"b":1,"a":2}"#)
+        );
         assert!(parse(br#"{"command":"nope"}"#).unwrap().is_none());
         assert_eq!(
             parse(br#"{"command":"whisper","identifier":"x","data":"s"}"#).unwrap_err(),

@@ -55,7 +55,12 @@ pub struct PresenceRequest {
 }
 
 impl Server {
-    pub(super) fn presence_command(&mut self, index: u32, identifier: &str, action: PresenceAction) {
+    pub(super) fn presence_command(
+        &mut self,
+        index: u32,
+        identifier: &str,
+        action: PresenceAction,
+    ) {
         let Some(sub) = self.live_sub_of(index, identifier) else {
             self.unknown_subscription(index, identifier);
             return;

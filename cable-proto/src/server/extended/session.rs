@@ -91,7 +91,11 @@ impl Server {
             self.record_sid(connection, sid);
             self.accept_connection(pending, accept, now)
         } else {
-            self.accept_connection(pending, accept.welcome_field("sid", JsonText::string(sid)), now)
+            self.accept_connection(
+                pending,
+                accept.welcome_field("sid", JsonText::string(sid)),
+                now,
+            )
         }
     }
 
@@ -221,8 +225,7 @@ impl Server {
             identity: snapshot.identity,
             subscriptions: restored,
         };
-        self.events
-            .push_back(Event::SessionRestored(event.clone()));
+        self.events.push_back(Event::SessionRestored(event.clone()));
         Ok(event)
     }
 
