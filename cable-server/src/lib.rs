@@ -74,6 +74,7 @@ pub mod redis_bridge;
 mod reference;
 mod refusal_log;
 pub mod rpc;
+pub mod signed_streams;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -136,7 +137,9 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
     }
     let credentials = credentials_of(options)?;
     Ok(match options.app {
-        AppKind::Pubsub => Box::new(PubSubApp::new(credentials)),
+        AppKind::Pubsub => Box::new(
+            PubSubApp::new(credentials).with_signed_streams(options.anycable.signed_streams()),
+        ),
         AppKind::Circle => {
             if credentials.is_open() {
                 return Err(AppError::CircleNeedsCredentials);

@@ -48,6 +48,18 @@ pub struct AnyCableOptions {
     /// (AnyCable's presence_ttl).
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub presence_ttl_secs: u64,
+
+    /// Secret of signed streams: {"channel":"$pubsub","signed_stream_name":S}
+    /// is confirmed when S is signed with it by Rails' MessageVerifier
+    /// (SHA256, JSON serializer), and streams from the name it carries.
+    #[arg(long, env = "CABLE_STREAMS_SECRET", value_name = "SECRET")]
+    pub streams_secret: Option<String>,
+
+    /// Secret of Turbo streams (Turbo::StreamsChannel with a
+    /// signed_stream_name, signed by turbo-rails' verifier); defaults to
+    /// --streams-secret.
+    #[arg(long, env = "CABLE_TURBO_STREAMS_SECRET", value_name = "SECRET")]
+    pub turbo_streams_secret: Option<String>,
 }
 
 impl Default for AnyCableOptions {
@@ -58,11 +70,25 @@ impl Default for AnyCableOptions {
             sessions_ttl_secs: 300,
             pong_timeout_secs: 0,
             presence_ttl_secs: 15,
+            streams_secret: None,
+            turbo_streams_secret: None,
         }
     }
 }
 
 impl AnyCableOptions {
+    /// The verifiers of signed and Turbo streams.
+    pub fn signed_streams(&self) -> crate::signed_streams::SignedStreams {
+        use crate::signed_streams::MessageVerifier;
+        crate::signed_streams::SignedStreams {
+            streams: self.streams_secret.as_deref().map(MessageVerifier::new),
+            turbo: self
+                .turbo_streams_secret
+                .as_deref()
+                .map(MessageVerifier::new),
+        }
+    }
+
     /// The core's side of these options: the extended subprotocol offered
     /// first, session TTL and pong timeout.
     pub fn configure(&self, config: &mut Config) {
