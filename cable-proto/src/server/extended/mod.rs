@@ -287,14 +287,7 @@ impl Server {
         }
         if let Some((id, info)) = join {
             let conn = self.subs.get(sub).map_or(u32::MAX, |s| s.conn);
-            self.presence_for(
-                conn,
-                sub,
-                PresenceAction::Join {
-                    id,
-                    info,
-                },
-            );
+            self.presence_for(conn, sub, PresenceAction::Join { id, info });
         }
     }
 
