@@ -267,6 +267,13 @@ impl StreamHistory {
             None => self.streams.entry(StreamName::new(stream)).or_default(),
         };
         ring.last += 1;
+        // Grow by doubling, but never past the bound: a full stream holds
+        // no slack beyond one entry.
+        let len = ring.entries.len();
+        if len == ring.entries.capacity() {
+            let target = (len * 2).clamp(4, self.limit + 1);
+            ring.entries.reserve_exact(target.saturating_sub(len));
+        }
         ring.entries.push_back(Stored {
             offset: ring.last,
             at: now,
