@@ -208,7 +208,10 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
         perform: deadline,
     };
     app.configure(&mut config);
-    options.anycable.configure(&mut config);
+    // Sessions are restored without asking the app: only the pubsub app,
+    // which keeps no state per connection, is known to be ready for that.
+    let resumable = options.rpc_url.is_none() && options.app == AppKind::Pubsub;
+    options.anycable.configure(&mut config, resumable);
     config.origins.allowed.extend(
         options
             .allowed_origins

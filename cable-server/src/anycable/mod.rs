@@ -90,13 +90,15 @@ impl AnyCableOptions {
     }
 
     /// The core's side of these options: the extended subprotocol offered
-    /// first, session TTL and pong timeout.
-    pub fn configure(&self, config: &mut Config) {
+    /// first, session TTL (when the app is `resumable`: it keeps nothing
+    /// per connection that a restore without its `connect` would miss) and
+    /// pong timeout.
+    pub fn configure(&self, config: &mut Config, resumable: bool) {
         if !config.protocols.iter().any(|p| p == PROTOCOL_V1_EXT_JSON) {
             config.protocols.insert(0, PROTOCOL_V1_EXT_JSON.to_owned());
         }
-        config.extended.session_ttl =
-            (self.sessions_ttl_secs > 0).then(|| Duration::from_secs(self.sessions_ttl_secs));
+        config.extended.session_ttl = (resumable && self.sessions_ttl_secs > 0)
+            .then(|| Duration::from_secs(self.sessions_ttl_secs));
         config.extended.pong_timeout =
             (self.pong_timeout_secs > 0).then(|| Duration::from_secs(self.pong_timeout_secs));
     }
