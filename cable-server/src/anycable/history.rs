@@ -68,3 +68,22 @@ impl HistoryStore for MemoryHistory {
         self.history.prune(now);
     }
 }
+
+/// No history (`--history-limit 0`): broadcasts carry no position and every
+/// history request is rejected.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHistory;
+
+impl HistoryStore for NoHistory {
+    fn append(&mut self, _stream: &str, _payload: &str, _now: Duration) -> Option<StreamPosition> {
+        None
+    }
+
+    fn read(
+        &mut self,
+        _request: &HistoryStreamRequest,
+        _now: Duration,
+    ) -> Result<Vec<HistoryEntry>, HistoryError> {
+        Err(HistoryError::UnknownStream)
+    }
+}

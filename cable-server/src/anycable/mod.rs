@@ -25,7 +25,7 @@ use presence::MemoryPresence;
 #[derive(Debug, Clone, clap::Args)]
 pub struct AnyCableOptions {
     /// Messages kept per stream for reliable streams' history (AnyCable's
-    /// history_limit).
+    /// history_limit; 0: no history, broadcasts go out without positions).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub history_limit: usize,
 
@@ -164,12 +164,16 @@ impl Extended {
     pub fn new(options: &AnyCableOptions) -> Self {
         let mut ids = Ids::new();
         let epoch = ids.next(8);
-        let history = MemoryHistory::new(
-            &epoch,
-            options.history_limit,
-            Duration::from_secs(options.history_ttl_secs),
-        );
-        Self::with_history(options, ids, Box::new(history))
+        let history: Box<dyn HistoryStore> = if options.history_limit == 0 {
+            Box::new(history::NoHistory)
+        } else {
+            Box::new(MemoryHistory::new(
+                &epoch,
+                options.history_limit,
+                Duration::from_secs(options.history_ttl_secs),
+            ))
+        };
+        Self::with_history(options, ids, history)
     }
 
     fn with_history(options: &AnyCableOptions, ids: Ids, history: Box<dyn HistoryStore>) -> Self {
