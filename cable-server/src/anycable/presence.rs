@@ -203,3 +203,89 @@ pub fn leave_event(id: &str) -> JsonText {
     out.push(b'}');
     json(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: u32) -> Holder {
+        // Handles of a real core: connection n with subscription n.
+        let mut server = cable_proto::server::Server::new(
+            cable_proto::server::Config {
+                origins: cable_proto::OriginPolicy::allow_any(),
+                ..Default::default()
+            },
+            Instant::now(),
+            Duration::ZERO,
+        );
+        let request = cable_proto::HandshakeRequest {
+            host: Some("h"),
+            origin: Some("http://h"),
+            secure: false,
+            protocols: &[],
+        };
+        let mut last = None;
+        for _ in 0..=n {
+            let incoming = server.handle_open(&request, Instant::now()).unwrap();
+            server
+                .accept_connection(
+                    incoming.pending,
+                    cable_proto::Identity::new("u"),
+                    Instant::now(),
+                )
+                .unwrap();
+            server
+                .handle_text(
+                    incoming.connection,
+                    br#"{"command":"subscribe","identifier":"{\"channel\":\"C\"}"}"#,
+                    Instant::now(),
+                )
+                .unwrap();
+            while let Some(event) = server.poll_event() {
+                if let cable_proto::server::Event::SubscriptionRequested { pending, .. } = event {
+                    last = Some((incoming.connection, pending.subscription()));
+                    let _ = server.abandon_subscription(pending, Instant::now());
+                }
+            }
+        }
+        last.unwrap()
+    }
+
+    #[test]
+    fn presence_survives_a_reconnect_within_its_ttl_and_ends_after() {
+        let t0 = Instant::now();
+        let mut presence = MemoryPresence::new(Duration::from_secs(15));
+        let (first, again) = (ids(0), ids(1));
+        let join = presence.join("room", "u1", r#"{"n":"Ann"}"#, first, t0);
+        assert_eq!(
+            join.unwrap().as_str(),
+            r#"{"type":"join","id":"u1","info":{"n":"Ann"}}"#
+        );
+        presence.connection_gone(first.0, t0);
+        // Still present; the reconnect's join is no news.
+        assert_eq!(
+            presence.info("room").as_str(),
+            r#"{"type":"info","total":1,"records":[{"id":"u1","info":{"n":"Ann"}}]}"#
+        );
+        assert!(presence
+            .join(
+                "room",
+                "u1",
+                r#"{"n":"Ann"}"#,
+                again,
+                t0 + Duration::from_secs(5)
+            )
+            .is_none());
+        assert!(presence.sweep(t0 + Duration::from_secs(30)).is_empty());
+        // Gone for good: a leave once the TTL passed.
+        presence.connection_gone(again.0, t0 + Duration::from_secs(31));
+        assert!(presence.sweep(t0 + Duration::from_secs(45)).is_empty());
+        let left = presence.sweep(t0 + Duration::from_secs(46));
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.as_str(), r#"{"type":"leave","id":"u1"}"#);
+        assert_eq!(
+            presence.info("room").as_str(),
+            r#"{"type":"info","total":0,"records":[]}"#
+        );
+    }
+}
