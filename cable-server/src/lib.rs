@@ -291,6 +291,7 @@ pub async fn serve_app(
     let mut publisher = None;
     let mut upstream = None;
     let mut subscriber = None;
+    let mut history_redis = None;
     if let Some(url) = &options.redis_url {
         let client = redis::Client::open(url.as_str()).map_err(|e| {
             std::io::Error::new(
@@ -307,7 +308,18 @@ pub async fn serve_app(
             core_tx.clone(),
             rx,
         )));
-        publisher = Some(Publisher::new(client, names));
+        publisher = Some(Publisher::new(client.clone(), names));
+        if options.anycable.history_redis {
+            let store = anycable::redis_history::RedisHistory::connect(
+                client,
+                &options.redis_channel_prefix,
+                options.anycable.history_limit,
+                Duration::from_secs(options.anycable.history_ttl_secs),
+            )
+            .await
+            .map_err(|e| std::io::Error::other(format!("--history-redis: {e}")))?;
+            history_redis = Some(store);
+        }
     }
 
     tracing::info!(
@@ -319,6 +331,7 @@ pub async fn serve_app(
     let handle = CoreHandle {
         inputs: core_tx.clone(),
     };
+    let handle_for_history = handle.clone();
     let refusals = RefusalLog::new();
     refusals.spawn_reporter(Duration::from_secs(1));
     let core = Core::new(
@@ -330,8 +343,18 @@ pub async fn serve_app(
         options.max_invalid_frames_per_sec,
         Arc::clone(&refusals),
     )
-    .with_anycable(anycable::Extended::new(&options.anycable));
+    .with_anycable(match &history_redis {
+        Some(store) => anycable::Extended::new(&options.anycable)
+            .with_redis_history(store.clone(), handle_for_history),
+        None => anycable::Extended::new(&options.anycable),
+    });
     let core = tokio::spawn(core.run(core_rx));
+    let follower = history_redis.clone().map(|store| {
+        tokio::spawn(anycable::redis_history::run_follower(
+            store,
+            core_tx.clone(),
+        ))
+    });
 
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {
@@ -340,6 +363,7 @@ pub async fn serve_app(
         health_path: options.health_path.clone(),
         broadcast_key: options.broadcast_key.clone(),
         publisher,
+        history: history_redis.map(|store| (store, anycable::fresh_epoch())),
         ws_config: websocket_config(&limits),
         policy: ConnPolicy::from_options(&options),
         slots: ConnectionSlots::new(admission.max_connections),
@@ -398,6 +422,9 @@ pub async fn serve_app(
     let _ = core.await;
     if let Some(subscriber) = subscriber {
         subscriber.abort();
+    }
+    if let Some(follower) = follower {
+        follower.abort();
     }
     tracing::info!("cable-server stopped");
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod history;
 pub mod presence;
+pub mod redis_history;
 
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -60,6 +61,12 @@ pub struct AnyCableOptions {
     /// --streams-secret.
     #[arg(long, env = "CABLE_TURBO_STREAMS_SECRET", value_name = "SECRET")]
     pub turbo_streams_secret: Option<String>,
+
+    /// With --redis-url: keep the history in Redis Streams, shared by every
+    /// node on that Redis (offsets survive a node's restart); broadcasts
+    /// then reach the nodes through it.
+    #[arg(long, requires = "redis_url")]
+    pub history_redis: bool,
 }
 
 impl Default for AnyCableOptions {
@@ -72,6 +79,7 @@ impl Default for AnyCableOptions {
             presence_ttl_secs: 15,
             streams_secret: None,
             turbo_streams_secret: None,
+            history_redis: false,
         }
     }
 }
@@ -135,6 +143,11 @@ impl Ids {
     }
 }
 
+/// A random epoch candidate (8 characters of `[0-9a-z]`).
+pub fn fresh_epoch() -> String {
+    Ids::new().next(8)
+}
+
 /// How often the history is pruned and presence swept.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -144,6 +157,9 @@ pub struct Extended {
     history: Box<dyn HistoryStore>,
     presence: MemoryPresence,
     next_tick: Option<Instant>,
+    /// The shared history in Redis, read from tasks that answer the core
+    /// later through the handle.
+    redis: Option<(redis_history::RedisHistory, crate::app::CoreHandle)>,
 }
 
 impl std::fmt::Debug for Extended {
@@ -182,7 +198,22 @@ impl Extended {
             history,
             presence: MemoryPresence::new(Duration::from_secs(options.presence_ttl_secs)),
             next_tick: None,
+            redis: None,
         }
+    }
+
+    /// History in Redis Streams: requests are read there (answered later
+    /// through `handle`); broadcasts reach this node positioned through
+    /// the history's follower task, so what comes to the core as a plain
+    /// broadcast (a Rails app publishing to Redis itself) goes out as is.
+    pub fn with_redis_history(
+        mut self,
+        history: redis_history::RedisHistory,
+        handle: crate::app::CoreHandle,
+    ) -> Self {
+        self.history = Box::new(history::NoHistory);
+        self.redis = Some((history, handle));
+        self
     }
 
     /// A new connection: it gets a session id; one that comes back with a
@@ -281,6 +312,32 @@ impl Extended {
 
     fn history(&mut self, server: &mut Server, request: HistoryRequest, now: Instant) {
         let unix = unix_now();
+        if let Some((redis, handle)) = &self.redis {
+            let (redis, handle) = (redis.clone(), handle.clone());
+            tokio::spawn(async move {
+                let mut entries = Vec::new();
+                let mut failure = None;
+                for stream in &request.streams {
+                    match redis.read(stream, unix).await {
+                        Ok(read) => entries.extend(read),
+                        Err(error) => {
+                            tracing::debug!(stream = %stream.stream, %error, "history rejected");
+                            failure = Some(error);
+                            break;
+                        }
+                    }
+                }
+                let answer = match failure {
+                    Some(error) => Err(error),
+                    None => Ok(entries),
+                };
+                let pending = request.pending;
+                let _ = handle
+                    .call(move |server, now| server.complete_history(pending, answer, now))
+                    .await;
+            });
+            return;
+        }
         let mut entries = Vec::new();
         let mut failure = None;
         for stream in &request.streams {
