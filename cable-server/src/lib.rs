@@ -292,6 +292,8 @@ pub async fn serve_app(
     let mut upstream = None;
     let mut subscriber = None;
     let mut history_redis = None;
+    let mut presence_redis: Option<anycable::redis_presence::RedisPresence> = None;
+    let mut follower_client = None;
     if let Some(url) = &options.redis_url {
         let client = redis::Client::open(url.as_str()).map_err(|e| {
             std::io::Error::new(
@@ -309,6 +311,18 @@ pub async fn serve_app(
             rx,
         )));
         publisher = Some(Publisher::new(client.clone(), names));
+        if options.anycable.presence_redis {
+            let connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| std::io::Error::other(format!("--presence-redis: {e}")))?;
+            presence_redis = Some(anycable::redis_presence::RedisPresence::new(
+                connection,
+                &options.redis_channel_prefix,
+                Duration::from_secs(options.anycable.presence_ttl_secs),
+            ));
+        }
+        follower_client = Some(client.clone());
         if options.anycable.history_redis {
             let store = anycable::redis_history::RedisHistory::connect(
                 client,
@@ -343,18 +357,32 @@ pub async fn serve_app(
         options.max_invalid_frames_per_sec,
         Arc::clone(&refusals),
     )
-    .with_anycable(match &history_redis {
-        Some(store) => anycable::Extended::new(&options.anycable)
-            .with_redis_history(store.clone(), handle_for_history),
-        None => anycable::Extended::new(&options.anycable),
+    .with_anycable({
+        let mut extended = anycable::Extended::new(&options.anycable);
+        if let Some(store) = &history_redis {
+            extended = extended.with_redis_history(store.clone(), handle_for_history.clone());
+        }
+        if let Some(presence) = &presence_redis {
+            extended = extended.with_redis_presence(presence.clone(), handle_for_history);
+        }
+        extended
     });
     let core = tokio::spawn(core.run(core_rx));
-    let follower = history_redis.clone().map(|store| {
-        tokio::spawn(anycable::redis_history::run_follower(
-            store,
-            core_tx.clone(),
-        ))
-    });
+    let follow = anycable::redis_history::Follow {
+        history: history_redis.as_ref().map(|s| s.channel_prefix()),
+        presence: presence_redis
+            .as_ref()
+            .map(|p| p.pattern().trim_end_matches('*').to_owned()),
+    };
+    let follower = follower_client
+        .filter(|_| follow.history.is_some() || follow.presence.is_some())
+        .map(|client| {
+            tokio::spawn(anycable::redis_history::run_follower(
+                client,
+                follow,
+                core_tx.clone(),
+            ))
+        });
 
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {

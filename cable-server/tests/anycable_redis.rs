@@ -63,16 +63,22 @@ impl Redis {
 
     /// Waits until `count` nodes follow the positioned broadcasts.
     async fn wait_followers(&self, count: i64) {
+        let probe = json!({"stream": "probe", "epoch": "x", "offset": 1, "data": "{}"}).to_string();
+        self.wait_heard("cable:history-broadcast:probe", &probe, count)
+            .await;
+    }
+
+    /// Publishes `probe` on `channel` until `count` nodes hear it.
+    async fn wait_heard(&self, channel: &str, probe: &str, count: i64) {
         let client = redis::Client::open(self.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let start = Instant::now();
-        // A positioned broadcast to a stream nobody subscribes to: PUBLISH
-        // answers how many nodes heard it.
-        let probe = json!({"stream": "probe", "epoch": "x", "offset": 1, "data": "{}"}).to_string();
+        // To a stream nobody subscribes to: PUBLISH answers how many nodes
+        // heard it.
         loop {
             let heard: i64 = redis::cmd("PUBLISH")
-                .arg("cable:history-broadcast:probe")
-                .arg(&probe)
+                .arg(channel)
+                .arg(probe)
                 .query_async(&mut connection)
                 .await
                 .unwrap();
@@ -165,4 +171,71 @@ async fn two_nodes_share_one_history_that_outlives_a_node() {
     let expected = json!({"identifier": identifier, "message": {"n": 4}, "stream_id": "news", "epoch": epoch, "offset": 4});
     assert_eq!(next_message(&mut again).await.unwrap(), expected);
     assert_eq!(next_message(&mut on_b).await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn presence_is_shared_by_two_nodes() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let args = [
+        "--redis-url",
+        url.as_str(),
+        "--presence-redis",
+        "--presence-ttl-secs",
+        "4",
+    ];
+    let a = CableServer::start(&args);
+    let b = CableServer::start(&args);
+    redis
+        .wait_heard(
+            "cable:presence-broadcast:probe",
+            r#"{"type":"leave","id":"probe"}"#,
+            2,
+        )
+        .await;
+    let mut on_a = connect_ext(&a).await;
+    let mut on_b = connect_ext(&b).await;
+    let identifier = subscribe_pubsub(&mut on_a, "room").await;
+    subscribe_pubsub(&mut on_b, "room").await;
+    // A join's event reaches both nodes' subscribers.
+    send(
+        &mut on_a,
+        json!({"command": "join", "identifier": identifier, "presence": {"id": "ann", "info": {"name": "Ann"}}}),
+    )
+    .await;
+    let join = json!({"type": "presence", "identifier": identifier,
+                      "message": {"type": "join", "id": "ann", "info": {"name": "Ann"}}});
+    assert_eq!(next_message(&mut on_b).await.unwrap(), join);
+    assert_eq!(next_message(&mut on_a).await.unwrap(), join);
+    // The other node's records include it (the real client's query).
+    send(
+        &mut on_b,
+        json!({"command": "presence", "identifier": identifier, "data": {}}),
+    )
+    .await;
+    assert_eq!(
+        next_message(&mut on_b).await.unwrap(),
+        json!({"type": "presence", "identifier": identifier,
+               "message": {"type": "info", "total": 1, "records": [{"id": "ann", "info": {"name": "Ann"}}]}})
+    );
+    // Still present while A's connection lives (refreshed past the TTL).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    send(
+        &mut on_b,
+        json!({"command": "presence", "identifier": identifier, "data": {}}),
+    )
+    .await;
+    assert_eq!(
+        next_message(&mut on_b).await.unwrap()["message"]["total"],
+        1
+    );
+    // A's client goes away: after the TTL the other node sees the leave.
+    drop(on_a);
+    let leave = next_message(&mut on_b).await.unwrap();
+    assert_eq!(
+        leave,
+        json!({"type": "presence", "identifier": identifier, "message": {"type": "leave", "id": "ann"}})
+    );
 }

@@ -7,6 +7,7 @@
 pub mod history;
 pub mod presence;
 pub mod redis_history;
+pub mod redis_presence;
 
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -67,6 +68,11 @@ pub struct AnyCableOptions {
     /// then reach the nodes through it.
     #[arg(long, requires = "redis_url")]
     pub history_redis: bool,
+
+    /// With --redis-url: share presence between every node on that Redis
+    /// (works on Redis 7.0: no hash-field expiry needed).
+    #[arg(long, requires = "redis_url")]
+    pub presence_redis: bool,
 }
 
 impl Default for AnyCableOptions {
@@ -80,6 +86,7 @@ impl Default for AnyCableOptions {
             streams_secret: None,
             turbo_streams_secret: None,
             history_redis: false,
+            presence_redis: false,
         }
     }
 }
@@ -160,6 +167,13 @@ pub struct Extended {
     /// The shared history in Redis, read from tasks that answer the core
     /// later through the handle.
     redis: Option<(redis_history::RedisHistory, crate::app::CoreHandle)>,
+    /// Shared presence: commands go to Redis, events come back through the
+    /// follower; `presence` keeps this node's holders.
+    shared_presence: Option<(redis_presence::RedisPresence, crate::app::CoreHandle)>,
+    /// Streams whose shared presence this node looked after lately: it
+    /// ends what expired there.
+    presence_streams: std::collections::HashMap<String, Instant>,
+    presence_ttl: Duration,
 }
 
 impl std::fmt::Debug for Extended {
@@ -199,7 +213,20 @@ impl Extended {
             presence: MemoryPresence::new(Duration::from_secs(options.presence_ttl_secs)),
             next_tick: None,
             redis: None,
+            shared_presence: None,
+            presence_streams: std::collections::HashMap::new(),
+            presence_ttl: Duration::from_secs(options.presence_ttl_secs),
         }
+    }
+
+    /// Presence shared through Redis.
+    pub fn with_redis_presence(
+        mut self,
+        presence: redis_presence::RedisPresence,
+        handle: crate::app::CoreHandle,
+    ) -> Self {
+        self.shared_presence = Some((presence, handle));
+        self
     }
 
     /// History in Redis Streams: requests are read there (answered later
@@ -284,9 +311,8 @@ impl Extended {
                 cause: UnsubscribeCause::Command | UnsubscribeCause::Application,
                 ..
             } => {
-                for (stream, message) in self.presence.unsubscribed(subscription) {
-                    server.broadcast_presence(&stream, &message, now);
-                }
+                let left = self.presence.unsubscribed(subscription);
+                self.publish_presence(server, left, now);
                 Some(event)
             }
             other => Some(other),
@@ -304,10 +330,73 @@ impl Extended {
             return;
         }
         self.next_tick = Some(now + TICK);
-        for (stream, message) in self.presence.sweep(now) {
-            server.broadcast_presence(&stream, &message, now);
+        let left = self.presence.sweep(now);
+        match &self.shared_presence {
+            // Shared: what this node stops refreshing expires in Redis.
+            Some((shared, _)) => {
+                let held = self.presence.held();
+                for (stream, _) in &held {
+                    self.presence_streams.insert(stream.clone(), now);
+                }
+                let horizon = self.presence_ttl * 3;
+                self.presence_streams
+                    .retain(|_, at| now.saturating_duration_since(*at) < horizon);
+                let streams: Vec<String> = self.presence_streams.keys().cloned().collect();
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let unix = unix_now();
+                    for (stream, ids) in held {
+                        if !ids.is_empty() {
+                            shared.refresh(&stream, &ids, unix).await;
+                        }
+                    }
+                    for stream in streams {
+                        shared.expire(&stream, unix).await;
+                    }
+                });
+            }
+            None => {
+                for (stream, message) in left {
+                    server.broadcast_presence(&stream, &message, now);
+                }
+            }
         }
         self.history.prune(unix_now());
+    }
+
+    /// Presence events of this node: broadcast here, or (shared) the leaves
+    /// done in Redis, whose events come back to every node.
+    fn publish_presence(
+        &mut self,
+        server: &mut Server,
+        events: Vec<presence::PresenceEvent>,
+        now: Instant,
+    ) {
+        match &self.shared_presence {
+            Some((shared, _)) => {
+                let ids: Vec<(String, String)> = events
+                    .into_iter()
+                    .filter_map(|(stream, event)| {
+                        let value: serde_json::Value = serde_json::from_str(event.as_str()).ok()?;
+                        Some((stream, value["id"].as_str()?.to_owned()))
+                    })
+                    .collect();
+                if ids.is_empty() {
+                    return;
+                }
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    for (stream, id) in ids {
+                        shared.leave(&stream, &id).await;
+                    }
+                });
+            }
+            None => {
+                for (stream, message) in events {
+                    server.broadcast_presence(&stream, &message, now);
+                }
+            }
+        }
     }
 
     fn history(&mut self, server: &mut Server, request: HistoryRequest, now: Instant) {
@@ -360,6 +449,35 @@ impl Extended {
     fn presence(&mut self, server: &mut Server, request: PresenceRequest, now: Instant) {
         let holder = (request.connection, request.subscription);
         let stream = request.stream.as_str();
+        if let Some((shared, handle)) = &self.shared_presence {
+            let (shared, handle) = (shared.clone(), handle.clone());
+            match request.action {
+                PresenceAction::Join { id, info } => {
+                    let _ = self.presence.join(stream, &id, &info, holder, now);
+                    self.presence_streams.insert(stream.to_owned(), now);
+                    let stream = stream.to_owned();
+                    tokio::spawn(async move { shared.join(&stream, &id, &info, unix_now()).await });
+                }
+                PresenceAction::Leave { id } => {
+                    let left = self.presence.leave(stream, id.as_deref(), holder);
+                    let left = left.into_iter().map(|e| (stream.to_owned(), e)).collect();
+                    self.publish_presence(server, left, now);
+                }
+                PresenceAction::Info => {
+                    let stream = stream.to_owned();
+                    let subscription = request.subscription;
+                    tokio::spawn(async move {
+                        let info = shared.info(&stream, unix_now()).await;
+                        let _ = handle
+                            .call(move |server, now| {
+                                server.transmit_presence(subscription, &info, now)
+                            })
+                            .await;
+                    });
+                }
+            }
+            return;
+        }
         match request.action {
             PresenceAction::Join { id, info } => {
                 if let Some(event) = self.presence.join(stream, &id, &info, holder, now) {

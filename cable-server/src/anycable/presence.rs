@@ -134,6 +134,21 @@ impl MemoryPresence {
         }
     }
 
+    /// The ids each stream's live connections hold here.
+    pub fn held(&self) -> Vec<(String, Vec<String>)> {
+        self.streams
+            .iter()
+            .map(|(stream, records)| {
+                let ids = records
+                    .iter()
+                    .filter(|(_, r)| !r.holders.is_empty())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                (stream.clone(), ids)
+            })
+            .collect()
+    }
+
     /// Presence past its TTL ends: the `leave` events.
     pub fn sweep(&mut self, now: Instant) -> Vec<PresenceEvent> {
         let mut out = Vec::new();

@@ -40,7 +40,6 @@ return {epoch, offset}
 /// The Redis Streams history (cheap to clone: one multiplexed connection).
 #[derive(Clone)]
 pub struct RedisHistory {
-    client: redis::Client,
     connection: MultiplexedConnection,
     prefix: String,
     limit: usize,
@@ -85,7 +84,6 @@ impl RedisHistory {
     ) -> Result<Self, RedisHistoryError> {
         let connection = timed(client.get_multiplexed_async_connection()).await?;
         Ok(Self {
-            client,
             connection,
             // Rails' empty channel prefix: the keys still get one.
             prefix: if prefix.is_empty() { "cable" } else { prefix }.to_owned(),
@@ -110,8 +108,9 @@ impl RedisHistory {
         format!("{}:history-broadcast:{stream}", self.prefix)
     }
 
-    fn pattern(&self) -> String {
-        format!("{}:history-broadcast:*", self.prefix)
+    /// The prefix of the channels positioned broadcasts travel on.
+    pub(crate) fn channel_prefix(&self) -> String {
+        format!("{}:history-broadcast:", self.prefix)
     }
 
     /// Stores `payload` as the next message of `stream` and publishes it,
@@ -236,21 +235,39 @@ struct Positioned {
     data: String,
 }
 
-/// Follows every node's positioned broadcasts and hands them to the core,
-/// reconnecting (after a pause) when Redis goes away.
-pub(crate) async fn run_follower(history: RedisHistory, core: mpsc::Sender<CoreInput>) {
+/// What the follower listens to: channel prefixes (pattern without `*`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Follow {
+    /// Positioned broadcasts (`<prefix>:history-broadcast:`).
+    pub(crate) history: Option<String>,
+    /// Presence events (`<prefix>:presence-broadcast:`).
+    pub(crate) presence: Option<String>,
+}
+
+/// Follows every node's positioned broadcasts and presence events and hands
+/// them to the core, reconnecting (after a pause) when Redis goes away.
+pub(crate) async fn run_follower(
+    client: redis::Client,
+    follow: Follow,
+    core: mpsc::Sender<CoreInput>,
+) {
+    let patterns: Vec<String> = [&follow.history, &follow.presence]
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{p}*"))
+        .collect();
     loop {
-        let pubsub = match timed(history.client.get_async_pubsub()).await {
+        let pubsub = match timed(client.get_async_pubsub()).await {
             Ok(pubsub) => pubsub,
             Err(error) => {
-                tracing::warn!(%error, "history follower cannot connect to Redis");
+                tracing::warn!(%error, "follower cannot connect to Redis");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
         let (mut sink, mut messages) = pubsub.split();
-        if let Err(error) = timed(sink.psubscribe(history.pattern())).await {
-            tracing::warn!(%error, "history follower cannot subscribe");
+        if let Err(error) = timed(sink.psubscribe(patterns.clone())).await {
+            tracing::warn!(%error, "follower cannot subscribe");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
@@ -258,19 +275,33 @@ pub(crate) async fn run_follower(history: RedisHistory, core: mpsc::Sender<CoreI
             let Ok(text) = message.get_payload::<String>() else {
                 continue;
             };
-            let Ok(p) = serde_json::from_str::<Positioned>(&text) else {
-                tracing::warn!("history follower: an unreadable message");
-                continue;
+            let channel = message.get_channel_name().to_owned();
+            let job: crate::app::CoreJob = match &follow.presence {
+                Some(prefix) if channel.starts_with(prefix.as_str()) => {
+                    let stream = channel[prefix.len()..].to_owned();
+                    let Ok(event) = cable_proto::JsonText::new(text) else {
+                        continue;
+                    };
+                    Box::new(move |server: &mut cable_proto::server::Server, now| {
+                        server.broadcast_presence(&stream, &event, now);
+                    })
+                }
+                _ => {
+                    let Ok(p) = serde_json::from_str::<Positioned>(&text) else {
+                        tracing::warn!("history follower: an unreadable message");
+                        continue;
+                    };
+                    Box::new(move |server: &mut cable_proto::server::Server, now| {
+                        let position = StreamPosition::new(p.epoch, p.offset);
+                        server.broadcast_at(&p.stream, &p.data, &position, now);
+                    })
+                }
             };
-            let job = move |server: &mut cable_proto::server::Server, now| {
-                let position = StreamPosition::new(p.epoch, p.offset);
-                server.broadcast_at(&p.stream, &p.data, &position, now);
-            };
-            if core.send(CoreInput::Job(Box::new(job))).await.is_err() {
+            if core.send(CoreInput::Job(job)).await.is_err() {
                 return;
             }
         }
-        tracing::warn!("history follower lost Redis: reconnecting");
+        tracing::warn!("follower lost Redis: reconnecting");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
