@@ -124,6 +124,16 @@ pub fn run(budget: Budget, mut emit: impl FnMut(&Measurement)) -> Vec<Measuremen
     for m in state_size(budget.max_recipients.min(10_000)) {
         push(m);
     }
+    // Reliable streams' history (AnyCable's extended protocol): 10,000
+    // messages × 100 streams (fewer in the harness's own smoke run).
+    let per_stream = if budget.max_recipients >= 100_000 {
+        10_000
+    } else {
+        100
+    };
+    if let Some(m) = history_memory(per_stream, 100) {
+        push(m);
+    }
     all
 }
 
@@ -467,6 +477,37 @@ fn state_size(n: usize) -> Vec<Measurement> {
             64.0 + CHAT.len() as f64,
         ),
     ]
+}
+
+/// Bytes held per message by the core's in-memory `StreamHistory` with
+/// `per_stream` messages in each of `streams` streams; the "baseline" is
+/// the goal: the payload plus 64 bytes.
+fn history_memory(per_stream: usize, streams: usize) -> Option<Measurement> {
+    use cable_proto::server::StreamHistory;
+    let payload = r#"{"text":"a typical chat message","n":1234567}"#;
+    let stream_names: Vec<String> = (0..streams).map(|i| format!("chat_{i}")).collect();
+    let t = Duration::from_secs(1_700_000_000);
+    let before = CountingAlloc::live_bytes();
+    CountingAlloc::enable(true);
+    let mut history = StreamHistory::new("ep01", per_stream, Duration::from_secs(300));
+    for _ in 0..per_stream {
+        for name in &stream_names {
+            history.append(name, payload, t);
+        }
+    }
+    CountingAlloc::enable(false);
+    let held = CountingAlloc::live_bytes() - before;
+    let messages = history.len();
+    drop(history);
+    if CountingAlloc::allocations() == 0 || messages == 0 {
+        return None;
+    }
+    Some(Measurement::new(
+        format!("history_bytes_per_message ({per_stream} x {streams} streams)"),
+        held as f64 / messages as f64,
+        "bytes",
+        payload.len() as f64 + 64.0,
+    ))
 }
 
 // ---------------------------------------------------------------- the counting allocator

@@ -442,12 +442,23 @@ pub const PUBSUB_CHANNEL: &str = "$pubsub";
 #[derive(Debug, Clone, Default)]
 pub struct PubSubApp {
     credentials: Credentials,
+    signed: crate::signed_streams::SignedStreams,
 }
 
 impl PubSubApp {
     /// The app, accepting `credentials` (open: any connection).
     pub fn new(credentials: Credentials) -> Self {
-        Self { credentials }
+        Self {
+            credentials,
+            signed: Default::default(),
+        }
+    }
+
+    /// Also serves signed `$pubsub` streams and Turbo streams with these
+    /// secrets ([`crate::signed_streams`]).
+    pub fn with_signed_streams(mut self, signed: crate::signed_streams::SignedStreams) -> Self {
+        self.signed = signed;
+        self
     }
 }
 
@@ -486,15 +497,25 @@ impl SyncApp for PubSubApp {
             }
             _ => return,
         };
-        let outcome = if identifier.channel() != PUBSUB_CHANNEL {
-            server.abandon_subscription(pending, now)
-        } else {
-            match identifier.param("stream_name").and_then(|v| v.as_str()) {
-                Some(stream) if !stream.is_empty() => {
-                    let accept = SubscriptionAccept::new().stream(stream.to_owned());
-                    server.accept_subscription(pending, accept, now)
+        use crate::signed_streams::StreamRequest;
+        let outcome = match self.signed.resolve(&identifier) {
+            StreamRequest::NotOurs => server.abandon_subscription(pending, now),
+            StreamRequest::Refused => server.reject_subscription(pending, now),
+            StreamRequest::Signed(stream) => {
+                let accept = SubscriptionAccept::new().stream(stream);
+                server.accept_subscription(pending, accept, now)
+            }
+            StreamRequest::Public(stream) => {
+                let subscription = pending.subscription();
+                let accept = SubscriptionAccept::new().stream(stream.clone());
+                let accepted = server.accept_subscription(pending, accept, now);
+                // Public streams whisper and share presence (AnyCable's
+                // public streams; extended connections only).
+                if accepted.is_ok() {
+                    let _ = server.allow_whisper(subscription, stream.clone());
+                    let _ = server.allow_presence(subscription, stream);
                 }
-                _ => server.reject_subscription(pending, now),
+                accepted
             }
         };
         if let Err(error) = outcome {

@@ -164,9 +164,17 @@ pub(crate) struct Core {
     /// Refused frames allowed per second and connection (0: any).
     invalid_frames_per_sec: u32,
     refusals: Arc<RefusalLog>,
+    /// AnyCable's extended protocol: sessions, history, presence.
+    anycable: crate::anycable::Extended,
 }
 
 impl Core {
+    /// The extended protocol's host side, as configured.
+    pub(crate) fn with_anycable(mut self, anycable: crate::anycable::Extended) -> Self {
+        self.anycable = anycable;
+        self
+    }
+
     pub(crate) fn new(
         mut config: cable_proto::server::Config,
         app: Box<dyn CableApp>,
@@ -196,6 +204,7 @@ impl Core {
             holding: Vec::new(),
             invalid_frames_per_sec,
             refusals,
+            anycable: crate::anycable::Extended::new(&Default::default()),
         }
     }
 
@@ -234,6 +243,7 @@ impl Core {
                 () = sleep => {
                     let now = Instant::now();
                     self.server.handle_timeout(now);
+                    self.anycable.tick(&mut self.server, now);
                 }
             }
             self.drain(Instant::now());
@@ -278,7 +288,9 @@ impl Core {
             }
             CoreInput::Closed { connection } => self.close(connection, now),
             CoreInput::Broadcast { stream, payload } => {
-                let delivery = self.server.broadcast(&stream, &payload, now);
+                let delivery = self
+                    .anycable
+                    .broadcast(&mut self.server, &stream, &payload, now);
                 if delivery.skipped_too_large > 0 {
                     self.refusals.record(Refusal::BroadcastDropped);
                 }
@@ -415,7 +427,12 @@ impl Core {
                 now,
                 handle: &self.handle,
             };
-            self.app.connect(&mut cx, &request.info, incoming.pending);
+            if let Some(pending) =
+                self.anycable
+                    .open(cx.server, &request.info, incoming.pending, now)
+            {
+                self.app.connect(&mut cx, &request.info, pending);
+            }
         } else {
             self.dialects.accept(
                 &mut self.server,
@@ -434,6 +451,7 @@ impl Core {
     }
 
     fn close(&mut self, connection: ConnectionId, now: Instant) {
+        self.anycable.closed(connection, now);
         if self.server.handle_close(connection, now).is_ok() {
             tracing::debug!(%connection, "connection closed");
         }
@@ -508,6 +526,9 @@ impl Core {
                         .received(&mut self.server, *connection, frame, *binary, now);
                     continue;
                 }
+                let Some(event) = self.anycable.intercept(&mut self.server, event, now) else {
+                    continue;
+                };
                 self.observe(&event, now);
                 let mut cx = AppContext {
                     server: &mut self.server,

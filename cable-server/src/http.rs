@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) health_path: String,
     pub(crate) broadcast_key: Option<String>,
     pub(crate) publisher: Option<Publisher>,
+    /// With `--history-redis`: broadcasts go through the shared history.
+    pub(crate) history: Option<(crate::anycable::redis_history::RedisHistory, String)>,
     pub(crate) ws_config: WebSocketConfig,
     pub(crate) policy: ConnPolicy,
     /// The open WebSocket connections, against `--max-connections`.
@@ -399,6 +401,14 @@ async fn broadcast(request: Request<Incoming>, shared: &Shared) -> Response<Full
         );
     }
     for (stream, payload) in broadcasts {
+        if let Some((history, epoch)) = &shared.history {
+            let unix_now = crate::credentials::unix_now();
+            if let Err(error) = history.append(&stream, &payload, unix_now, epoch).await {
+                tracing::warn!(%error, stream, "append to the Redis history failed");
+                return respond(503, "text/plain", format!("Redis: {error}"));
+            }
+            continue;
+        }
         match &shared.publisher {
             Some(publisher) => {
                 if let Err(error) = publisher.publish(&stream, &payload).await {

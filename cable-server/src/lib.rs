@@ -62,6 +62,7 @@
 //! ```
 
 mod admission;
+pub mod anycable;
 pub mod app;
 pub mod circle;
 mod conn;
@@ -78,6 +79,7 @@ pub mod redis_bridge;
 mod reference;
 mod refusal_log;
 pub mod rpc;
+pub mod signed_streams;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -140,7 +142,9 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
     }
     let credentials = credentials_of(options)?;
     Ok(match options.app {
-        AppKind::Pubsub => Box::new(PubSubApp::new(credentials)),
+        AppKind::Pubsub => Box::new(
+            PubSubApp::new(credentials).with_signed_streams(options.anycable.signed_streams()),
+        ),
         AppKind::Circle => {
             if credentials.is_open() {
                 return Err(AppError::CircleNeedsCredentials);
@@ -209,6 +213,10 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
         perform: deadline,
     };
     app.configure(&mut config);
+    // Sessions are restored without asking the app: only the pubsub app,
+    // which keeps no state per connection, is known to be ready for that.
+    let resumable = options.rpc_url.is_none() && options.app == AppKind::Pubsub;
+    options.anycable.configure(&mut config, resumable);
     config.origins.allowed.extend(
         options
             .allowed_origins
@@ -327,6 +335,9 @@ pub async fn serve_app(
     let mut publisher = None;
     let mut upstream = None;
     let mut subscriber = None;
+    let mut history_redis = None;
+    let mut presence_redis: Option<anycable::redis_presence::RedisPresence> = None;
+    let mut follower_client = None;
     if let Some(url) = &options.redis_url {
         let client = redis::Client::open(url.as_str()).map_err(|e| {
             std::io::Error::new(
@@ -343,7 +354,30 @@ pub async fn serve_app(
             core_tx.clone(),
             rx,
         )));
-        publisher = Some(Publisher::new(client, names));
+        publisher = Some(Publisher::new(client.clone(), names));
+        if options.anycable.presence_redis {
+            let connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| std::io::Error::other(format!("--presence-redis: {e}")))?;
+            presence_redis = Some(anycable::redis_presence::RedisPresence::new(
+                connection,
+                &options.redis_channel_prefix,
+                Duration::from_secs(options.anycable.presence_ttl_secs),
+            ));
+        }
+        follower_client = Some(client.clone());
+        if options.anycable.history_redis {
+            let store = anycable::redis_history::RedisHistory::connect(
+                client,
+                &options.redis_channel_prefix,
+                options.anycable.history_limit,
+                Duration::from_secs(options.anycable.history_ttl_secs),
+            )
+            .await
+            .map_err(|e| std::io::Error::other(format!("--history-redis: {e}")))?;
+            history_redis = Some(store);
+        }
     }
 
     tracing::info!(
@@ -355,6 +389,7 @@ pub async fn serve_app(
     let handle = CoreHandle {
         inputs: core_tx.clone(),
     };
+    let handle_for_history = handle.clone();
     let refusals = RefusalLog::new();
     refusals.spawn_reporter(Duration::from_secs(1));
     let core = Core::new(
@@ -365,8 +400,33 @@ pub async fn serve_app(
         dialects,
         options.max_invalid_frames_per_sec,
         Arc::clone(&refusals),
-    );
+    )
+    .with_anycable({
+        let mut extended = anycable::Extended::new(&options.anycable);
+        if let Some(store) = &history_redis {
+            extended = extended.with_redis_history(store.clone(), handle_for_history.clone());
+        }
+        if let Some(presence) = &presence_redis {
+            extended = extended.with_redis_presence(presence.clone(), handle_for_history);
+        }
+        extended
+    });
     let core = tokio::spawn(core.run(core_rx));
+    let follow = anycable::redis_history::Follow {
+        history: history_redis.as_ref().map(|s| s.channel_prefix()),
+        presence: presence_redis
+            .as_ref()
+            .map(|p| p.pattern().trim_end_matches('*').to_owned()),
+    };
+    let follower = follower_client
+        .filter(|_| follow.history.is_some() || follow.presence.is_some())
+        .map(|client| {
+            tokio::spawn(anycable::redis_history::run_follower(
+                client,
+                follow,
+                core_tx.clone(),
+            ))
+        });
 
     let admission = AdmissionLimits::resolve(&options, admission::open_files_limit());
     let shared = Arc::new(Shared {
@@ -375,6 +435,7 @@ pub async fn serve_app(
         health_path: options.health_path.clone(),
         broadcast_key: options.broadcast_key.clone(),
         publisher,
+        history: history_redis.map(|store| (store, anycable::fresh_epoch())),
         ws_config: websocket_config(&limits),
         policy: ConnPolicy::from_options(&options),
         slots: ConnectionSlots::new(admission.max_connections),
@@ -433,6 +494,9 @@ pub async fn serve_app(
     let _ = core.await;
     if let Some(subscriber) = subscriber {
         subscriber.abort();
+    }
+    if let Some(follower) = follower {
+        follower.abort();
     }
     tracing::info!("cable-server stopped");
     Ok(())

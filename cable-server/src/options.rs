@@ -292,6 +292,10 @@ pub struct Options {
     #[arg(long)]
     pub require_csrf: bool,
 
+    /// AnyCable's extended protocol: history, sessions, pongs, presence.
+    #[command(flatten)]
+    pub anycable: crate::anycable::AnyCableOptions,
+
     /// Log filter (tracing's EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log: String,

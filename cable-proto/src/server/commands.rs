@@ -53,8 +53,10 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let conn = self.conn(connection)?;
+        self.conn(connection)?;
         let index = connection.index;
+        self.ext_keepalive(index);
+        let conn = self.conn(connection)?;
         if conn.state == ConnState::Closing {
             self.fail(index, CommandError::Closing);
             return Ok(());
@@ -164,7 +166,13 @@ impl Server {
         // of, the full parser (whose answers are the reference).
         match scan::command(frame) {
             Some(ScannedCommand::Subscribe(identifier)) => {
-                return self.command_subscribe(index, IdentifierText::Scanned(identifier));
+                self.command_subscribe(index, IdentifierText::Scanned(identifier));
+                // A flat subscribe carries no `history` or `presence` object,
+                // but an extended connection's extras are looked for all the same.
+                if self.is_extended(index) {
+                    self.ext_subscribing(index, &identifier.decode(), frame);
+                }
+                return;
             }
             Some(ScannedCommand::Unsubscribe(identifier)) => {
                 return self.command_unsubscribe(index, IdentifierText::Scanned(identifier));
@@ -179,9 +187,14 @@ impl Server {
             None => {}
         }
         match command::parse(frame) {
-            Err(error) => self.fail(index, error),
+            Err(error) => {
+                if !self.ext_command(index, frame, &error) {
+                    self.fail(index, error);
+                }
+            }
             Ok(Command::Subscribe { identifier }) => {
-                self.command_subscribe(index, IdentifierText::Decoded(&identifier))
+                self.command_subscribe(index, IdentifierText::Decoded(&identifier));
+                self.ext_subscribing(index, &identifier, frame);
             }
             Ok(Command::Unsubscribe { identifier }) => {
                 self.command_unsubscribe(index, IdentifierText::Decoded(&identifier))

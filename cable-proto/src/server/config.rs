@@ -121,6 +121,9 @@ pub struct Config {
     /// the host (the core never draws randomness itself) to keep peers from
     /// crafting colliding identifiers or stream names.
     pub hash_seed: u64,
+    /// AnyCable's extended protocol: session resume and pong deadlines
+    /// (off by default).
+    pub extended: super::ExtendedConfig,
 }
 
 impl Default for Config {
@@ -134,6 +137,7 @@ impl Default for Config {
             decision_timeouts: DecisionTimeouts::default(),
             upstream_ready_timeout: None,
             hash_seed: 0,
+            extended: super::ExtendedConfig::default(),
         }
     }
 }

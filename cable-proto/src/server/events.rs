@@ -186,6 +186,14 @@ pub enum Event {
         /// The `reconnect` flag sent.
         reconnect: bool,
     },
+    /// A client asked for history (AnyCable's extended protocol): answer
+    /// with [`Server::complete_history`](super::Server::complete_history).
+    HistoryRequested(super::HistoryRequest),
+    /// A presence command (AnyCable's extended protocol) of a subscription
+    /// allowed to use presence.
+    PresenceRequested(super::PresenceRequest),
+    /// A session came back ([`Server::restore_session`](super::Server::restore_session)).
+    SessionRestored(super::SessionRestored),
     /// A connection is gone ([`Server::handle_close`](super::Server::handle_close)).
     Closed {
         /// The connection.

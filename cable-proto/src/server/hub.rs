@@ -481,6 +481,20 @@ impl Server {
         except: Option<ConnectionId>,
         force_raw: bool,
     ) -> Delivery {
+        self.fan_out_positioned(stream, payload, except, force_raw, None)
+    }
+
+    /// [`fan_out`](Self::fan_out) with the broadcast's position in its
+    /// stream's history, for the connections that chose the extended
+    /// protocol.
+    pub(super) fn fan_out_positioned(
+        &mut self,
+        stream: &str,
+        payload: &str,
+        except: Option<ConnectionId>,
+        force_raw: bool,
+        position: Option<&super::StreamPosition>,
+    ) -> Delivery {
         let mut delivery = Delivery::default();
         let Some(&stream_index) = self.stream_index.get(stream) else {
             return delivery;
@@ -494,6 +508,7 @@ impl Server {
             transmits,
             overflowed,
             config,
+            ext,
             ..
         } = self;
         let Some(entry) = streams.get(stream_index) else {
@@ -563,11 +578,29 @@ impl Server {
                 delivery.skipped_too_large += g.members.len();
                 continue;
             }
+            // Extended connections' frame, with the position: built for the
+            // first of them, shared by the rest of the group.
+            let mut positioned: Option<Bytes> = None;
             let mut bytes = Some(built);
             delivery.encoded += 1;
             let last = g.members.len().saturating_sub(1);
             for (i, member) in g.members.iter().enumerate() {
                 if Some(member.conn) == except {
+                    continue;
+                }
+                if let Some(position) = position.filter(|_| ext.is_extended_conn(member.conn)) {
+                    let frame = positioned
+                        .get_or_insert_with(|| {
+                            super::extended::with_position(
+                                bytes.as_deref().unwrap_or_default(),
+                                stream,
+                                position,
+                            )
+                        })
+                        .clone();
+                    if push_counted(conns, transmits, overflowed, limit, member.conn, frame) {
+                        delivery.recipients += 1;
+                    }
                     continue;
                 }
                 // The last recipient takes the frame itself: a group of one

@@ -54,6 +54,7 @@ impl Server {
         };
         let (index, generation) = self.conns.insert(Conn::new(protocol));
         let connection = ConnectionId { index, generation };
+        self.ext_opened(index, generation, subprotocol.as_deref());
         let timeout = self.config.decision_timeouts.connect;
         let seq = self.open_decision(index, Awaiting::Connection, timeout);
         Ok(Incoming {
@@ -75,8 +76,8 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let accept = accept.into();
         let index = self.pending_connection(&pending)?;
+        let accept = self.ext_accepting(index, accept.into());
         self.close_decision(index);
         self.link_identity(index, accept.identity);
         let Some(conn) = self.conns.get_mut(index) else {
@@ -203,11 +204,14 @@ impl Server {
         now: Instant,
     ) -> Result<(), UsageError> {
         self.advance(now);
+        self.conn(connection)?;
+        let index = connection.index;
+        let mark = self.events.len();
+        let session = self.ext_suspend(index, now);
         let conn = self.conn_mut(connection)?;
         // Nothing of this connection is handled any more.
         conn.state = ConnState::Closing;
         conn.awaiting = Awaiting::Nothing;
-        let index = connection.index;
         self.leave_all(index);
         self.unlink_identity(index);
         self.drop_subscriptions(index, UnsubscribeCause::ConnectionClosed);
@@ -217,6 +221,7 @@ impl Server {
                 identity: conn.identity,
             });
         }
+        self.ext_after_close(index, mark, session);
         Ok(())
     }
 

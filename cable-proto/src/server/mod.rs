@@ -16,7 +16,9 @@
 //! - `outbox`: queued frames, the per-connection bound, close frames;
 //! - `identities`: the connections of each identity;
 //! - `timers`: deadlines and the ping beat;
-//! - `queries`: read-only views.
+//! - `queries`: read-only views;
+//! - `extended`: AnyCable's extended protocol (positions, history, session
+//!   resume, pongs, whispers, presence).
 
 mod commands;
 mod config;
@@ -24,6 +26,7 @@ mod conn_subs;
 mod decisions;
 mod envelope;
 mod events;
+mod extended;
 mod hub;
 mod identities;
 mod lifecycle;
@@ -54,6 +57,11 @@ pub use decisions::{
 };
 pub use envelope::Envelope;
 pub use events::{Event, ExpiredDecision, Incoming, Perform, Transmit, UnsubscribeCause};
+pub use extended::{
+    ExtendedConfig, HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest,
+    PendingHistory, PresenceAction, PresenceRequest, SessionRestored, StreamHistory,
+    StreamPosition, PROTOCOL_V1_EXT_JSON,
+};
 pub use hub::Delivery;
 pub use protocol::Protocol;
 
@@ -96,6 +104,8 @@ pub struct Server {
     unix_base: Duration,
     next_ping: Instant,
     overflowed: Vec<u32>,
+    /// AnyCable's extended protocol.
+    ext: extended::ExtState,
 }
 
 impl Server {
@@ -125,6 +135,7 @@ impl Server {
             clock_base: now,
             unix_base: unix_now,
             overflowed: Vec::new(),
+            ext: extended::ExtState::new(hasher),
         }
     }
 

@@ -61,6 +61,7 @@ impl Server {
     /// Queues `confirm_subscription` and lets the connection's commands go on.
     pub(super) fn confirm(&mut self, sub: u32) {
         if let Some(conn) = self.push_identifier_frame(sub, frame::confirm) {
+            self.ext_confirmed(sub);
             self.resume(conn);
         }
     }

@@ -33,6 +33,8 @@ pub(super) enum TimerKey {
     Expiry { conn: u32, generation: u32 },
     /// A stream's upstream subscription.
     Upstream { stream: u32, generation: u32 },
+    /// A deadline of the extended protocol (checked when it fires).
+    Extended(super::extended::ExtTimer),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +131,7 @@ impl Server {
                 self.push(index, ping.clone());
             }
         }
+        self.ext_pinged(now);
         let interval = self.config.ping_interval.max(Duration::from_millis(1));
         if self.next_ping + interval > now {
             self.next_ping += interval;
@@ -191,6 +194,7 @@ impl Server {
                 .streams
                 .get_checked(stream, generation)
                 .is_some_and(|s| !s.ready),
+            TimerKey::Extended(_) => true,
         }
     }
 
@@ -200,6 +204,7 @@ impl Server {
         }
         match key {
             TimerKey::Decision { conn, .. } => self.expire_decision(conn),
+            TimerKey::Extended(timer) => self.ext_fire(at, timer),
             TimerKey::Expiry { conn, .. } => {
                 if let Some(extra) = self.conns.get_mut(conn).and_then(|c| c.extra.as_mut()) {
                     extra.expires_at = None;
