@@ -48,6 +48,10 @@ pub(crate) struct Shared {
     /// How long a request may take to head (a request body, here; hyper
     /// times the head).
     pub(crate) handshake_timeout: Option<Duration>,
+    /// `GET` here answers the metrics (`None`: not served).
+    pub(crate) metrics_path: Option<String>,
+    /// The node's metrics.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves one accepted connection's HTTP phase: its requests, until it
@@ -126,7 +130,27 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> H
     if path == "/_broadcast" {
         return Ok(broadcast(request, &shared).await);
     }
+    if shared.metrics_path.as_deref() == Some(path) && request.method() == Method::GET {
+        return Ok(metrics(&shared).await);
+    }
     Ok(control(request, &shared).await)
+}
+
+/// `GET /metrics`: the core's gauges, read from the core task, and every
+/// counter.
+async fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if shared.core.send(CoreInput::Gauges { reply }).await.is_err() {
+        return unavailable_closing();
+    }
+    let Ok(gauges) = answer.await else {
+        return unavailable_closing();
+    };
+    respond(
+        200,
+        crate::metrics::CONTENT_TYPE,
+        shared.metrics.render(gauges),
+    )
 }
 
 fn header_str(request: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {

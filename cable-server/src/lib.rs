@@ -59,6 +59,7 @@
 
 mod admission;
 pub mod app;
+mod app_broadcasts;
 pub mod circle;
 mod conn;
 mod core;
@@ -66,6 +67,7 @@ pub mod credentials;
 mod flow;
 mod http;
 mod invalid_frames;
+pub mod metrics;
 pub mod mounts;
 pub mod options;
 pub mod platformos;
@@ -280,9 +282,12 @@ pub async fn serve_app(
     );
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
 
+    let metrics = Arc::new(metrics::Metrics::new());
     let mut publisher = None;
     let mut upstream = None;
     let mut subscriber = None;
+    let mut app_publisher = None;
+    let mut app_publisher_task = None;
     if let Some(url) = &options.redis_url {
         let client = redis::Client::open(url.as_str()).map_err(|e| {
             std::io::Error::new(
@@ -298,6 +303,15 @@ pub async fn serve_app(
             names.clone(),
             core_tx.clone(),
             rx,
+            Arc::clone(&metrics),
+        )));
+        let (tx, rx) = mpsc::channel(options.redis_publish_queue.max(1));
+        app_publisher = Some(tx);
+        app_publisher_task = Some(tokio::spawn(redis_bridge::run_publisher(
+            client.clone(),
+            names.clone(),
+            rx,
+            Arc::clone(&metrics),
         )));
         publisher = Some(Publisher::new(client, names));
     }
@@ -316,7 +330,11 @@ pub async fn serve_app(
     let core = Core::new(
         config,
         app,
-        upstream,
+        core::CoreLinks {
+            upstream,
+            publisher: app_publisher,
+            metrics: Arc::clone(&metrics),
+        },
         handle,
         dialects,
         options.max_invalid_frames_per_sec,
@@ -337,6 +355,8 @@ pub async fn serve_app(
         refusals: Arc::clone(&refusals),
         max_broadcast_payload: http::max_broadcast_payload(&limits),
         handshake_timeout: options.handshake_timeout(),
+        metrics_path: Some(options.metrics_path.clone()).filter(|p| !p.is_empty()),
+        metrics,
     });
 
     admission.log(options.handshake_timeout_ms);
@@ -389,6 +409,11 @@ pub async fn serve_app(
     let _ = core.await;
     if let Some(subscriber) = subscriber {
         subscriber.abort();
+    }
+    if let Some(task) = app_publisher_task {
+        // The core is gone: its sender too, so the publisher ends once it
+        // has sent what was queued.
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     tracing::info!("cable-server stopped");
     Ok(())
