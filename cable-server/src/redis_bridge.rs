@@ -37,8 +37,12 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a connection attempt or a command may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often an idle subscriber checks that Redis still answers.
-const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How often the subscriber checks that Redis still answers (a message
+/// published while this node is away is lost to it). In subscribed mode
+/// Redis answers `PING` with `["pong", ""]`, not `PONG`: the reply is taken
+/// as any value (reading it as a string failed every time, and the
+/// subscriber reconnected at every check).
+const KEEPALIVE: Duration = Duration::from_secs(1);
 
 /// Redis channel names for one `channel_prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -426,7 +430,7 @@ pub(crate) async fn run_subscriber(
                     }
                 }
                 _ = keepalive.tick() => {
-                    let ping = tokio::time::timeout(IO_TIMEOUT, sink.ping::<String>()).await;
+                    let ping = tokio::time::timeout(IO_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(ping, Ok(Ok(_))) {
                         tracing::warn!("Redis does not answer: reconnecting");
                         break;

@@ -106,10 +106,10 @@ pub struct SoakArgs {
     #[arg(long)]
     pub no_faults: bool,
     /// Bytes of each firehose message.
-    #[arg(long, default_value_t = 16 * 1024)]
+    #[arg(long, default_value_t = 32 * 1024)]
     pub firehose_bytes: usize,
     /// Firehose messages per second.
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = 50.0)]
     pub firehose_rate: f64,
     /// How long a slow reader stops reading, ms.
     #[arg(long, default_value_t = 8_000)]
@@ -172,12 +172,10 @@ pub fn main(args: SoakArgs) -> Result<bool, Error> {
     };
     let cluster = Arc::new(Mutex::new(cluster));
     let report = rt.block_on(run(&args, endpoints, pids, Arc::clone(&cluster)));
+    // Stop the nodes and redis-server before the summary, so that it is
+    // the last line.
     if let Ok(mut cluster) = cluster.lock() {
-        if let Some(cluster) = cluster.as_mut() {
-            if cluster.nodes.iter_mut().any(Node::exited) {
-                println!("a cable-server node exited during the run");
-            }
-        }
+        cluster.take();
     }
     for why in &report.healthy_cut {
         println!("healthy client cut: {why}");
@@ -188,8 +186,9 @@ pub fn main(args: SoakArgs) -> Result<bool, Error> {
 
 /// redis-server and the nodes of `--redis`.
 struct Cluster {
-    redis: RedisServer,
+    // Dropped in this order: the nodes first, then redis-server.
     nodes: Vec<Node>,
+    redis: RedisServer,
 }
 
 /// The resident memory of the server now, KiB: from `pids`, else from each
@@ -316,6 +315,15 @@ async fn run(
             return 0;
         }
         tokio::time::sleep_until(start + t.mul_f64(0.55)).await;
+        let reconnects = |s: &Scrape| {
+            s.get("cable_redis_reconnects_total")
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let before_restart: Vec<f64> = scrape_all(&endpoints)
+            .await
+            .map(|s| s.iter().map(reconnects).collect())
+            .unwrap_or_default();
         let from = Instant::now();
         let cluster = Arc::clone(&cluster);
         let restarted = tokio::task::spawn_blocking(move || {
@@ -329,14 +337,15 @@ async fn run(
         .ok()
         .flatten()
         .is_some();
-        // Back once every node's subscriber is connected again.
+        // Back once every node's subscriber has connected again.
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(scrapes) = scrape_all(&endpoints).await {
-                if scrapes
-                    .iter()
-                    .all(|s| s.get("cable_redis_connected") == Some(&1.0))
-                {
+                let back = scrapes.iter().enumerate().all(|(i, s)| {
+                    s.get("cable_redis_connected") == Some(&1.0)
+                        && reconnects(s) > before_restart.get(i).copied().unwrap_or(0.0)
+                });
+                if back {
                     break;
                 }
             }

@@ -148,7 +148,7 @@ impl SoakReport {
         }
         let _ = write!(
             line,
-            ", received {} of {} sent to {} clients, rtt p50/p95/p99 quiet {} faults {}",
+            ", received {} of {}x{}, rtt p50/p95/p99 quiet {} faults {}",
             c.received,
             self.sent,
             self.healthy_clients,
