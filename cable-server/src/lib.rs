@@ -267,7 +267,7 @@ pub async fn serve(
 /// names.
 pub async fn serve_app(
     options: Options,
-    app: Box<dyn CableApp>,
+    mut app: Box<dyn CableApp>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -283,6 +283,7 @@ pub async fn serve_app(
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
 
     let metrics = Arc::new(metrics::Metrics::new());
+    app.attach_metrics(Arc::clone(&metrics));
     let mut publisher = None;
     let mut upstream = None;
     let mut subscriber = None;

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cable_fixtures::soak::RedisServer;
+use cable_fixtures::soak::{parse_metrics, RedisServer};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -132,6 +132,24 @@ async fn speak_on_one_node_reaches_every_node_once_in_order() {
     assert_eq!(seen[0], seen[1], "one order on node 1");
     assert_eq!(seen[0], seen[2], "the same order on node 2");
 
+    // Each node counted its own app's broadcasts and delivered everyone's;
+    // and no node reconnected to Redis meanwhile (a keepalive that misread
+    // Redis' reply in subscribed mode reconnected at every check).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for node in [&node1, &node2] {
+        let (status, _, body) = http(node.addr, "GET", "/metrics", &[], b"").await;
+        assert_eq!(status, 200);
+        let metrics = parse_metrics(&body);
+        assert_eq!(metrics["cable_app_broadcasts_total"], EACH as f64, "{body}");
+        assert_eq!(
+            metrics["cable_broadcasts_delivered_total"],
+            2.0 * EACH as f64
+        );
+        assert_eq!(metrics["cable_redis_connected"], 1.0);
+        assert_eq!(metrics["cable_redis_reconnects_total"], 0.0, "{body}");
+        assert_eq!(metrics["cable_redis_publish_failures_total"], 0.0);
+    }
+
     let message = tokio::time::timeout(WAIT, rails_view.on_message().next())
         .await
         .expect("a publish in time")
@@ -209,4 +227,122 @@ async fn a_thread_message_reaches_the_other_node_and_skips_its_sender() {
     for ws in [&mut sender, &mut near, &mut far] {
         assert_silent(ws, Duration::from_millis(300)).await;
     }
+}
+
+/// A backend that says yes to everything (AnyCable's RPC over HTTP):
+/// `connect` (identifiers = the token), `subscribe` (confirmed; the
+/// platformOS hooks add the room's stream), `message` (status 1: the
+/// platformOS receive path broadcasts the data to the room).
+async fn agreeable_backend() -> std::net::SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let method = request.uri().path().rsplit('/').next().unwrap().to_owned();
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                        let answer = match method.as_str() {
+                            "connect" => {
+                                let url = body["env"]["url"].as_str().unwrap_or_default();
+                                let token = url.split("token=").nth(1).unwrap_or_default();
+                                json!({"status": 1, "identifiers": token,
+                                       "transmissions": [json!({"type": "welcome"}).to_string()]})
+                            }
+                            "command" if body["command"] == "subscribe" => {
+                                let confirm = json!({"identifier": body["identifier"], "type": "confirm_subscription"});
+                                json!({"status": 1, "transmissions": [confirm.to_string()]})
+                            }
+                            _ => json!({"status": 1}),
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(bytes::Bytes::from(answer.to_string())))
+                                .unwrap(),
+                        )
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_platformos_message_reaches_every_node_once_in_order() {
+    let Some(redis) = redis_or_skip() else {
+        return;
+    };
+    let backend = agreeable_backend().await;
+    let rpc_url = format!("http://{backend}/_anycable");
+    let args = [
+        "--app",
+        "platformos",
+        "--rpc-url",
+        &rpc_url,
+        "--redis-url",
+        &redis.url(),
+    ];
+    let node1 = CableServer::start(&args);
+    let node2 = CableServer::start(&args);
+    let identifier = json!({"channel": "conversate", "room_id": 12}).to_string();
+    let mut clients = Vec::new();
+    for (node, user) in [(&node1, "ann"), (&node1, "ben"), (&node2, "cid")] {
+        let url = format!("ws://{}/websocket?token={user}", node.addr);
+        let (mut ws, _) = connect(&url, Some(&node.origin()), Some("actioncable-v1-json"))
+            .await
+            .expect("upgrade");
+        assert_eq!(next_message(&mut ws).await.unwrap()["type"], "welcome");
+        send(
+            &mut ws,
+            json!({"command": "subscribe", "identifier": identifier}),
+        )
+        .await;
+        assert_eq!(
+            next_message(&mut ws).await.unwrap()["type"],
+            "confirm_subscription"
+        );
+        clients.push(ws);
+    }
+    wait_subscribers(&redis, "conversate:12", 2).await;
+    const COUNT: usize = 30;
+    for i in 0..COUNT {
+        let data = json!({"action": "receive", "text": format!("m{i}")}).to_string();
+        send(
+            &mut clients[0],
+            json!({"command": "message", "identifier": identifier, "data": data}),
+        )
+        .await;
+    }
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("m{i}")).collect();
+    for ws in &mut clients {
+        let mut got = Vec::new();
+        while got.len() < COUNT {
+            let frame = next_message(ws).await.expect("a message");
+            got.push(frame["message"]["text"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(got, expected, "once each, in order, on both nodes");
+        assert_silent(ws, Duration::from_millis(300)).await;
+    }
+    // The RPC calls were counted and timed.
+    let (_, _, body) = http(node1.addr, "GET", "/metrics", &[], b"").await;
+    let metrics = parse_metrics(&body);
+    assert!(
+        metrics["cable_rpc_calls_total"] >= (2 + 2 + COUNT) as f64,
+        "{body}"
+    );
+    assert!(
+        body.contains("cable_rpc_duration_seconds_count{method=\"command\"}"),
+        "{body}"
+    );
 }

@@ -14,7 +14,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::tally::{parse_text, Tally};
-use super::wire::{chat_identifier, speak, subscribe, Endpoint};
+use super::wire::{chat_identifier, speak, subscribe, Endpoint, Ws};
 
 /// The room of the checked messages.
 pub(crate) const SOAK_ROOM: &str = "soak";
@@ -50,6 +50,10 @@ pub(crate) struct Run {
     pub(crate) firehose_sent: AtomicU64,
     /// Set when the server went away (no healthy client could reconnect).
     pub(crate) server_gone: AtomicBool,
+    /// Every healthy client passes it once subscribed (or failed): the
+    /// producers start sending only then, so nobody misses the first
+    /// messages.
+    pub(crate) subscribed: tokio::sync::Barrier,
 }
 
 impl Run {
@@ -136,21 +140,32 @@ where
     }
 }
 
+/// Connects as `token` and subscribes to `room`; `None` (and the client
+/// counted as cut) if it cannot.
+async fn open(run: &Run, endpoint: &Endpoint, who: &str, token: &str, room: &str) -> Option<Ws> {
+    let mut ws = match endpoint.connect(token, None).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            run.cut(who, format!("cannot connect: {e}"));
+            run.server_gone.store(true, Ordering::Relaxed);
+            return None;
+        }
+    };
+    if let Err(e) = subscribe(&mut ws, &chat_identifier(room)).await {
+        run.cut(who, format!("cannot subscribe: {e}"));
+        return None;
+    }
+    Some(ws)
+}
+
 /// A subscriber of the soak room: its tally at the end.
 pub(crate) async fn subscriber(run: &Run, endpoint: &Endpoint, index: usize) -> Tally {
     let who = format!("subscriber {index}");
-    let mut ws = match endpoint.connect(&format!("sub{index}"), None).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            run.cut(&who, format!("cannot connect: {e}"));
-            run.server_gone.store(true, Ordering::Relaxed);
-            return Tally::default();
-        }
-    };
-    if let Err(e) = subscribe(&mut ws, &chat_identifier(SOAK_ROOM)).await {
-        run.cut(&who, format!("cannot subscribe: {e}"));
+    let opened = open(run, endpoint, &who, &format!("sub{index}"), SOAK_ROOM).await;
+    run.subscribed.wait().await;
+    let Some(mut ws) = opened else {
         return Tally::default();
-    }
+    };
     let tally = read_tally(&mut ws, run, &who, None).await;
     let _ = ws.close(None).await;
     tally
@@ -165,19 +180,12 @@ pub(crate) async fn producer(
     period: Duration,
 ) -> Tally {
     let who = format!("producer {index}");
-    let mut ws = match endpoint.connect(&format!("prod{index}"), None).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            run.cut(&who, format!("cannot connect: {e}"));
-            run.server_gone.store(true, Ordering::Relaxed);
-            return Tally::default();
-        }
+    let opened = open(run, endpoint, &who, &format!("prod{index}"), SOAK_ROOM).await;
+    run.subscribed.wait().await;
+    let Some(ws) = opened else {
+        return Tally::default();
     };
     let identifier = chat_identifier(SOAK_ROOM);
-    if let Err(e) = subscribe(&mut ws, &identifier).await {
-        run.cut(&who, format!("cannot subscribe: {e}"));
-        return Tally::default();
-    }
     let (mut sink, mut stream) = ws.split();
     let writer = async {
         let mut ticks = tokio::time::interval(period);

@@ -247,6 +247,7 @@ async fn run(
         healthy_cut: Mutex::new(Vec::new()),
         firehose_sent: Default::default(),
         server_gone: Default::default(),
+        subscribed: tokio::sync::Barrier::new(args.producers + args.subscribers),
     });
     let counts = Arc::new(FaultCounts::default());
     let mut healthy = Vec::new();
