@@ -46,14 +46,20 @@ async fn subscribe_chat(ws: &mut Ws, room: &str) -> String {
     }
 }
 
-/// The next `count` chat messages' texts.
+/// The next `count` messages' texts, within [`WAIT`] (pings, which keep
+/// `next_message` waiting, do not stretch it).
 async fn texts(ws: &mut Ws, count: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    while out.len() < count {
-        let frame = next_message(ws).await.expect("a message");
-        out.push(frame["message"]["text"].as_str().expect("text").to_owned());
-    }
-    out
+    let collect = async {
+        let mut out = Vec::new();
+        while out.len() < count {
+            let frame = next_message(ws).await.expect("a message");
+            out.push(frame["message"]["text"].as_str().expect("text").to_owned());
+        }
+        out
+    };
+    tokio::time::timeout(WAIT, collect)
+        .await
+        .unwrap_or_else(|_| panic!("fewer than {count} messages in {WAIT:?}"))
 }
 
 /// Waits until Redis channel `channel` has `count` subscribers.
@@ -326,11 +332,7 @@ async fn a_platformos_message_reaches_every_node_once_in_order() {
     }
     let expected: Vec<String> = (0..COUNT).map(|i| format!("m{i}")).collect();
     for ws in &mut clients {
-        let mut got = Vec::new();
-        while got.len() < COUNT {
-            let frame = next_message(ws).await.expect("a message");
-            got.push(frame["message"]["text"].as_str().unwrap().to_owned());
-        }
+        let got = texts(ws, COUNT).await;
         assert_eq!(got, expected, "once each, in order, on both nodes");
         assert_silent(ws, Duration::from_millis(300)).await;
     }
