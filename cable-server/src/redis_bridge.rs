@@ -11,8 +11,8 @@
 //! Redis breaks it reconnects with backoff and subscribes again to every
 //! stream it should have, so no subscription is lost.
 //!
-//! Broadcasts made by the app go out from [`run_publisher`], one task and
-//! one connection, in order (see [`crate::app_broadcasts`]).
+//! Broadcasts made by the app go out from `run_publisher`, one task and
+//! one connection, in order (see the crate's `app_broadcasts` module).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -76,7 +76,7 @@ impl Server {
     /// A broadcast made by the application (`except`: all but that
     /// connection): delivered here at once, or, with
     /// [`Config::publish_upstream`](super::Config::publish_upstream),
-    /// reported as [`Event::Publish`](super::Event::Publish) for the host to
+    /// reported as [`Event::Publish`] for the host to
     /// carry to every node (then the returned [`Delivery`] is empty).
     pub fn publish(
         &mut self,
