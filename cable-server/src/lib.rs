@@ -29,6 +29,12 @@
 //!   Rails' adapter, a subscription that starts a stream is confirmed once
 //!   Redis has answered the `SUBSCRIBE` (at most 3 s later), so a broadcast
 //!   published after the client saw the confirmation reaches it.
+//!   Broadcasts the app makes (a perform's, a dialect's) are published there
+//!   by one task in order and delivered by every node, this one included,
+//!   when Redis hands them back: each reaches every node once, in the same
+//!   order. Without Redis they are delivered at once.
+//! - `GET /metrics` answers the counters and gauges of [`metrics`] in
+//!   Prometheus' text format.
 //!
 //! - Defences against hostile peers, each a setting: a deadline on the
 //!   upgrade request, a cap on connections still in their HTTP phase (the
