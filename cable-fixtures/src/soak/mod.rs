@@ -177,6 +177,9 @@ pub fn main(args: SoakArgs) -> Result<bool, Error> {
     if let Ok(mut cluster) = cluster.lock() {
         cluster.take();
     }
+    if !report.memory_series.is_empty() {
+        println!("{}", report.memory_line());
+    }
     for why in &report.healthy_cut {
         println!("healthy client cut: {why}");
     }
@@ -478,6 +481,7 @@ async fn run(
             peak,
             end: memory_end,
         },
+        memory_series: samples.iter().map(|(_, k)| *k).collect(),
         server_alive,
         metrics,
         expect_slow_cut: args.expect_slow_cut,

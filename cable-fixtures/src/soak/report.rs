@@ -100,6 +100,8 @@ pub struct SoakReport {
     pub redis_restarts: u64,
     /// The server's memory.
     pub memory: MemoryFigures,
+    /// The server's memory every second, KiB.
+    pub memory_series: Vec<u64>,
     /// Whether the server (every node) was still there at the end.
     pub server_alive: bool,
     /// The cross-check with the server's `/metrics`: `None` when it serves
@@ -110,6 +112,18 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
+    /// The memory over time in about 20 points, MiB.
+    pub fn memory_line(&self) -> String {
+        let step = self.memory_series.len().div_ceil(20).max(1);
+        let points: Vec<String> = self
+            .memory_series
+            .iter()
+            .step_by(step)
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect();
+        format!("server rss every {step} s, MiB: {}", points.join(" "))
+    }
+
     /// Whether the run passed: nothing lost, duplicated or reordered, no
     /// healthy client cut, the server alive, the metrics in agreement and,
     /// when expected, every slow reader cut.
