@@ -184,14 +184,14 @@ impl Core {
         invalid_frames_per_sec: u32,
         refusals: Arc<RefusalLog>,
     ) -> Self {
-        // With an upstream bridge, confirm as Rails' Redis adapter does: once
-        // the stream is subscribed upstream (or after UPSTREAM_WAIT, as the
-        // bridge subscribes again once Redis is back).
         let CoreLinks {
             upstream,
             publisher,
             metrics,
         } = links;
+        // With an upstream bridge, confirm as Rails' Redis adapter does: once
+        // the stream is subscribed upstream (or after UPSTREAM_WAIT, as the
+        // bridge subscribes again once Redis is back).
         config.confirm_when_streams_ready = upstream.is_some();
         // App broadcasts come out as events: delivered here at once, or
         // through Redis to every node (see `app_broadcasts`).
