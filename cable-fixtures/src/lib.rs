@@ -11,6 +11,8 @@
 //! - [`reference_app`]: the reference app of `../shared/refserver/config.ru` on `cable-proto`.
 //! - [`shootout`]: the websocket-shootout broadcast benchmark against a live server.
 //! - [`floor`]: a bare WebSocket broadcast server with no protocol, the shootout's floor.
+//! - [`soak`]: minutes of mixed load with faults against a live server (or two nodes on a
+//!   redis-server of its own): nothing lost, duplicated or reordered.
 //!
 //! The `cable-fixtures` binary ties them together; see the crate's README.
 
@@ -23,6 +25,7 @@ pub mod floor;
 pub mod jac;
 pub mod live;
 pub mod shootout;
+pub mod soak;
 pub mod transcript;
 
 /// The reference app, which lives in its own crate (`cable-refapp`) so that

@@ -43,6 +43,9 @@ enum Command {
     /// to each sender's `broadcastResult` and counts the deliveries that never arrived.
     /// Prints a summary, then one JSON line. Exits 1 if anything was lost or timed out.
     Shootout(ShootoutArgs),
+    /// Minutes of mixed load with faults: nothing lost, duplicated or
+    /// reordered (see the crate's `soak` module).
+    Soak(cable_fixtures::soak::SoakArgs),
     /// The floor: a bare WebSocket broadcast server with no Action Cable protocol, for the
     /// shootout (see the `floor` module for what it does and does not do).
     ///
@@ -131,6 +134,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Record(args) => record(args),
         Command::Shootout(args) => shootout(args),
+        Command::Soak(args) => cable_fixtures::soak::main(args),
         Command::Floor(args) => floor(args),
         Command::Bench(args) => run_bench(args),
         Command::JacReplay(args) => runtime().and_then(|rt| rt.block_on(args.run())),

@@ -296,16 +296,17 @@ impl ReferenceApp {
                 if path_and_query_has(path_and_query, "raw") {
                     server.broadcast(&stream, text.as_deref().unwrap_or_default(), now);
                 } else {
-                    server.broadcast(&stream, encode(&json!({ "text": text })).as_str(), now);
+                    server.publish(&stream, &encode(&json!({ "text": text })), None, now);
                 }
                 json!({ "ok": true, "stream": stream })
             }
             "/notify" => {
                 let user = param("user").unwrap_or_default();
                 let stream = notification_stream(&user);
-                server.broadcast(
+                server.publish(
                     &stream,
-                    encode(&json!({ "text": param("text") })).as_str(),
+                    &encode(&json!({ "text": param("text") })),
+                    None,
                     now,
                 );
                 json!({ "ok": true, "broadcasting": stream })
@@ -336,11 +337,7 @@ pub fn notification_stream(user: &str) -> String {
 }
 
 fn feed_left(server: &mut Server, user: &str, now: Instant) {
-    server.broadcast(
-        "feed_events",
-        encode(&json!({ "left": user })).as_str(),
-        now,
-    );
+    server.publish("feed_events", &encode(&json!({ "left": user })), None, now);
 }
 
 fn field(data: &Map<String, Value>, key: &str) -> Value {

@@ -346,6 +346,11 @@ pub trait CableApp: Send + 'static {
     ) -> Option<HttpResponse> {
         None
     }
+
+    /// The host's metrics (`GET /metrics`), given once before the server
+    /// starts: an app that calls a backend counts its calls there
+    /// ([`Metrics::rpc_call`](crate::metrics::Metrics::rpc_call)).
+    fn attach_metrics(&mut self, _metrics: std::sync::Arc<crate::metrics::Metrics>) {}
 }
 
 /// An application that decides everything at once: a synchronous policy on

@@ -15,10 +15,15 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::app::{
     AppContext, CableApp, ControlRequest, CoreHandle, CoreJob, HttpResponse, RequestInfo,
 };
+use crate::app_broadcasts::{Exclusions, Publication};
 use crate::flow::{InboundFlow, Sent};
 use crate::invalid_frames::InvalidFrameBudget;
+use crate::metrics::{CoreGauges, Metrics};
 use crate::refusal_log::{Refusal, RefusalLog};
 
+/// How many except-sender publishes a node remembers while they travel
+/// through Redis (see [`Exclusions`]).
+const MAX_EXCLUSIONS: usize = 65_536;
 /// How many queued inputs the core handles in a row before it looks at its
 /// timers again.
 const INPUT_BATCH: usize = 256;
@@ -115,6 +120,8 @@ pub(crate) enum CoreInput {
     JacReplica(Bytes),
     /// Time for Jac's keepalive: a ping to every Jac socket.
     JacPing,
+    /// A scrape of `/metrics`: the core's gauges.
+    Gauges { reply: oneshot::Sender<CoreGauges> },
     /// Stop: every client gets `server_restart`, then the core ends once
     /// they are gone or after `timeout`.
     Shutdown { timeout: Duration },
@@ -166,6 +173,21 @@ pub(crate) struct Core {
     refusals: Arc<RefusalLog>,
     /// AnyCable's extended protocol: sessions, history, presence.
     anycable: crate::anycable::Extended,
+    /// Where app broadcasts go to reach every node (Redis), if anywhere.
+    publisher: Option<mpsc::Sender<Publication>>,
+    /// This node's except-sender publishes on their way through Redis.
+    exclusions: Exclusions,
+    metrics: Arc<Metrics>,
+}
+
+/// What the core task is wired to besides its app.
+pub(crate) struct CoreLinks {
+    /// The Redis subscriber's commands.
+    pub(crate) upstream: Option<mpsc::UnboundedSender<Upstream>>,
+    /// The Redis publisher of app broadcasts.
+    pub(crate) publisher: Option<mpsc::Sender<Publication>>,
+    /// The node's metrics.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Core {
@@ -178,16 +200,24 @@ impl Core {
     pub(crate) fn new(
         mut config: cable_proto::server::Config,
         app: Box<dyn CableApp>,
-        upstream: Option<mpsc::UnboundedSender<Upstream>>,
+        links: CoreLinks,
         handle: CoreHandle,
         dialects: crate::mounts::Dialects,
         invalid_frames_per_sec: u32,
         refusals: Arc<RefusalLog>,
     ) -> Self {
+        let CoreLinks {
+            upstream,
+            publisher,
+            metrics,
+        } = links;
         // With an upstream bridge, confirm as Rails' Redis adapter does: once
         // the stream is subscribed upstream (or after UPSTREAM_WAIT, as the
         // bridge subscribes again once Redis is back).
         config.confirm_when_streams_ready = upstream.is_some();
+        // App broadcasts come out as events: delivered here at once, or
+        // through Redis to every node (see `app_broadcasts`).
+        config.publish_upstream = true;
         config.upstream_ready_timeout = Some(UPSTREAM_WAIT);
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -205,6 +235,9 @@ impl Core {
             invalid_frames_per_sec,
             refusals,
             anycable: crate::anycable::Extended::new(&Default::default()),
+            publisher,
+            exclusions: Exclusions::new(MAX_EXCLUSIONS),
+            metrics,
         }
     }
 
@@ -288,12 +321,21 @@ impl Core {
             }
             CoreInput::Closed { connection } => self.close(connection, now),
             CoreInput::Broadcast { stream, payload } => {
-                let delivery = self
-                    .anycable
-                    .broadcast(&mut self.server, &stream, &payload, now);
-                if delivery.skipped_too_large > 0 {
-                    self.refusals.record(Refusal::BroadcastDropped);
-                }
+                // One of this node's except-sender publishes, back from Redis?
+                let except = if self.exclusions.is_empty() {
+                    None
+                } else {
+                    self.exclusions
+                        .take(&stream, &payload, now)
+                        .filter(|c| self.server.contains(*c))
+                };
+                let delivery = match except {
+                    Some(except) => self.server.broadcast_except(&stream, &payload, except, now),
+                    None => self
+                        .anycable
+                        .broadcast(&mut self.server, &stream, &payload, now),
+                };
+                self.delivered(&delivery);
                 tracing::debug!(
                     stream,
                     recipients = delivery.recipients,
@@ -345,6 +387,13 @@ impl Core {
                         let _ = slot.outbound.send(Outbound::Ping(payload));
                     }
                 }
+            }
+            CoreInput::Gauges { reply } => {
+                let _ = reply.send(CoreGauges {
+                    connections: self.server.connection_count(),
+                    subscriptions: self.server.subscription_count(),
+                    streams: self.server.stream_count(),
+                });
             }
             CoreInput::Shutdown { timeout } => {
                 if self.shutdown_deadline.is_none() {
@@ -405,6 +454,7 @@ impl Core {
             }
         };
         let connection = incoming.connection;
+        self.metrics.connections_opened.inc();
         let (outbound, receiver) = mpsc::unbounded_channel();
         let flow = Arc::new(InboundFlow::new(&self.server.config().limits));
         let index = connection.index() as usize;
@@ -526,6 +576,15 @@ impl Core {
                         .received(&mut self.server, *connection, frame, *binary, now);
                     continue;
                 }
+                if let Event::Publish {
+                    stream,
+                    payload,
+                    except,
+                } = event
+                {
+                    self.publish(stream.as_str(), payload.as_str(), except, now);
+                    continue;
+                }
                 let Some(event) = self.anycable.intercept(&mut self.server, event, now) else {
                     continue;
                 };
@@ -568,6 +627,7 @@ impl Core {
             }
             Event::CommandFailed { connection, error } => {
                 tracing::debug!(%connection, %error, "command failed");
+                self.metrics.frames_refused.inc();
                 if !matches!(error, CommandError::Closing) {
                     self.spend_invalid(*connection, now);
                 }
@@ -578,8 +638,71 @@ impl Core {
                 reconnect,
             } => {
                 tracing::debug!(%connection, %reason, reconnect, "disconnecting");
+                self.metrics
+                    .disconnects
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+                if *reason == DisconnectReason::TooSlow {
+                    self.metrics.slow_clients_cut.inc();
+                }
             }
             _ => {}
+        }
+    }
+
+    /// A broadcast made by the app: to Redis, for every node (this one
+    /// included) to deliver when it comes back; without Redis, here at once.
+    fn publish(&mut self, stream: &str, payload: &str, except: Option<ConnectionId>, now: Instant) {
+        self.metrics.app_broadcasts.inc();
+        let Some(publisher) = &self.publisher else {
+            let delivery = match except {
+                Some(except) => self.server.broadcast_except(stream, payload, except, now),
+                None => self.anycable.broadcast(&mut self.server, stream, payload, now),
+            };
+            self.delivered(&delivery);
+            return;
+        };
+        let publication = Publication {
+            stream: stream.to_owned(),
+            payload: payload.to_owned(),
+        };
+        match publisher.try_send(publication) {
+            Ok(()) => {
+                // Its sender is a member here, so the message comes back.
+                if let Some(except) = except {
+                    if self.server.subscriber_count(stream) > 0
+                        && !self.exclusions.expect(stream, payload, except, now)
+                    {
+                        tracing::debug!(
+                            stream,
+                            "too many exclusions in flight: the sender gets its own"
+                        );
+                    }
+                }
+            }
+            Err(_) => {
+                self.metrics.app_broadcasts_dropped.inc();
+                self.refusals.record(Refusal::BroadcastDropped);
+            }
+        }
+    }
+
+    /// Counts a delivery.
+    fn delivered(&self, delivery: &cable_proto::server::Delivery) {
+        self.metrics.broadcasts_delivered.inc();
+        self.metrics.deliveries.inc_by(delivery.recipients as u64);
+        if delivery.skipped_too_large > 0 {
+            self.refusals.record(Refusal::BroadcastDropped);
+            self.metrics
+                .broadcast_frames_dropped
+                .with_label_values(&["too_large"])
+                .inc_by(delivery.skipped_too_large as u64);
+        }
+        if delivery.skipped_invalid_json > 0 {
+            self.metrics
+                .broadcast_frames_dropped
+                .with_label_values(&["invalid_json"])
+                .inc_by(delivery.skipped_invalid_json as u64);
         }
     }
 

@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     /// How long a request may take to head (a request body, here; hyper
     /// times the head).
     pub(crate) handshake_timeout: Option<Duration>,
+    /// `GET` here answers the metrics (`None`: not served).
+    pub(crate) metrics_path: Option<String>,
+    /// The node's metrics.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves one accepted connection's HTTP phase: its requests, until it
@@ -128,6 +132,9 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> H
     if path == "/_broadcast" {
         return Ok(broadcast(request, &shared).await);
     }
+    if shared.metrics_path.as_deref() == Some(path) && request.method() == Method::GET {
+        return Ok(metrics(&shared).await);
+    }
     if shared.mounts.has_jac() && has_token(&request, header::UPGRADE, "websocket") {
         // As Jac Cloud's server answers a WebSocket upgrade on any other path.
         let mut response = respond(403, "text/plain", "");
@@ -137,6 +144,23 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> H
         return Ok(response);
     }
     Ok(control(request, &shared).await)
+}
+
+/// `GET /metrics`: the core's gauges, read from the core task, and every
+/// counter.
+async fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if shared.core.send(CoreInput::Gauges { reply }).await.is_err() {
+        return unavailable_closing();
+    }
+    let Ok(gauges) = answer.await else {
+        return unavailable_closing();
+    };
+    respond(
+        200,
+        crate::metrics::CONTENT_TYPE,
+        shared.metrics.render(gauges),
+    )
 }
 
 fn header_str(request: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {

@@ -29,6 +29,12 @@
 //!   Rails' adapter, a subscription that starts a stream is confirmed once
 //!   Redis has answered the `SUBSCRIBE` (at most 3 s later), so a broadcast
 //!   published after the client saw the confirmation reaches it.
+//!   Broadcasts the app makes (a perform's, a dialect's) are published there
+//!   by one task in order and delivered by every node, this one included,
+//!   when Redis hands them back: each reaches every node once, in the same
+//!   order. Without Redis they are delivered at once.
+//! - `GET /metrics` answers the counters and gauges of [`metrics`] in
+//!   Prometheus' text format.
 //!
 //! - Defences against hostile peers, each a setting: a deadline on the
 //!   upgrade request, a cap on connections still in their HTTP phase (the
@@ -64,6 +70,7 @@
 mod admission;
 pub mod anycable;
 pub mod app;
+mod app_broadcasts;
 pub mod circle;
 mod conn;
 mod core;
@@ -72,6 +79,7 @@ mod flow;
 mod http;
 mod invalid_frames;
 pub mod jac;
+pub mod metrics;
 pub mod mounts;
 pub mod options;
 pub mod platformos;
@@ -313,7 +321,7 @@ pub async fn serve(
 /// names.
 pub async fn serve_app(
     options: Options,
-    app: Box<dyn CableApp>,
+    mut app: Box<dyn CableApp>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -332,12 +340,16 @@ pub async fn serve_app(
         dialects = dialects.with_jac(jac::JacHost::new(settings, core_tx.clone()));
     }
 
+    let metrics = Arc::new(metrics::Metrics::new());
+    app.attach_metrics(Arc::clone(&metrics));
     let mut publisher = None;
     let mut upstream = None;
     let mut subscriber = None;
     let mut history_redis = None;
     let mut presence_redis: Option<anycable::redis_presence::RedisPresence> = None;
     let mut follower_client = None;
+    let mut app_publisher = None;
+    let mut app_publisher_task = None;
     if let Some(url) = &options.redis_url {
         let client = redis::Client::open(url.as_str()).map_err(|e| {
             std::io::Error::new(
@@ -353,6 +365,15 @@ pub async fn serve_app(
             names.clone(),
             core_tx.clone(),
             rx,
+            Arc::clone(&metrics),
+        )));
+        let (tx, rx) = mpsc::channel(options.redis_publish_queue.max(1));
+        app_publisher = Some(tx);
+        app_publisher_task = Some(tokio::spawn(redis_bridge::run_publisher(
+            client.clone(),
+            names.clone(),
+            rx,
+            Arc::clone(&metrics),
         )));
         publisher = Some(Publisher::new(client.clone(), names));
         if options.anycable.presence_redis {
@@ -395,7 +416,11 @@ pub async fn serve_app(
     let core = Core::new(
         config,
         app,
-        upstream,
+        core::CoreLinks {
+            upstream,
+            publisher: app_publisher,
+            metrics: Arc::clone(&metrics),
+        },
         handle,
         dialects,
         options.max_invalid_frames_per_sec,
@@ -442,6 +467,8 @@ pub async fn serve_app(
         refusals: Arc::clone(&refusals),
         max_broadcast_payload: http::max_broadcast_payload(&limits),
         handshake_timeout: options.handshake_timeout(),
+        metrics_path: Some(options.metrics_path.clone()).filter(|p| !p.is_empty()),
+        metrics,
     });
 
     admission.log(options.handshake_timeout_ms);
@@ -497,6 +524,11 @@ pub async fn serve_app(
     }
     if let Some(follower) = follower {
         follower.abort();
+    }
+    if let Some(task) = app_publisher_task {
+        // The core is gone: its sender too, so the publisher ends once it
+        // has sent what was queued.
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     tracing::info!("cable-server stopped");
     Ok(())

@@ -170,6 +170,17 @@ pub struct Options {
     #[arg(long, default_value = "/health")]
     pub health_path: String,
 
+    /// Where `GET` answers the metrics in Prometheus' text format (empty:
+    /// not served).
+    #[arg(long, default_value = "/metrics")]
+    pub metrics_path: String,
+
+    /// With `--redis-url`: how many app broadcasts may wait for Redis (while
+    /// it is unreachable, say); past it they are dropped and counted
+    /// (`cable_app_broadcasts_dropped_total`).
+    #[arg(long, default_value_t = 65_536)]
+    pub redis_publish_queue: usize,
+
     /// Time between pings, in milliseconds (Rails: 3000).
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub ping_interval_ms: u64,

@@ -10,8 +10,12 @@
 //! `PSUBSCRIBE`s to the remote-disconnect channels. When the connection to
 //! Redis breaks it reconnects with backoff and subscribes again to every
 //! stream it should have, so no subscription is lost.
+//!
+//! Broadcasts made by the app go out from `run_publisher`, one task and
+//! one connection, in order (see the crate's `app_broadcasts` module).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,7 +24,12 @@ use tokio::sync::{mpsc, Mutex};
 
 use cable_proto::StreamName;
 
+use crate::app_broadcasts::Publication;
 use crate::core::{CoreInput, Upstream};
+use crate::metrics::Metrics;
+
+/// How many app broadcasts go out in one pipeline.
+const PUBLISH_BATCH: usize = 256;
 
 /// The first retry after a failed connection; doubled up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -28,8 +37,12 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a connection attempt or a command may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often an idle subscriber checks that Redis still answers.
-const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How often the subscriber checks that Redis still answers (a message
+/// published while this node is away is lost to it). In subscribed mode
+/// Redis answers `PING` with `["pong", ""]`, not `PONG`: the reply is taken
+/// as any value (reading it as a string failed every time, and the
+/// subscriber reconnected at every check).
+const KEEPALIVE: Duration = Duration::from_secs(1);
 
 /// Redis channel names for one `channel_prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +168,78 @@ impl Publisher {
     }
 }
 
+/// Publishes the app's broadcasts in the order they come, in pipelines of
+/// up to [`PUBLISH_BATCH`], until the core is gone. While Redis cannot be
+/// reached, the batch in hand waits (and the queue behind it fills: the
+/// core then drops and counts what does not fit); a batch whose pipeline
+/// failed once sent is not sent again (Redis may have run part of it: a
+/// second try could deliver some twice) and is counted as failed.
+pub(crate) async fn run_publisher(
+    client: redis::Client,
+    names: ChannelNames,
+    mut publications: mpsc::Receiver<Publication>,
+    metrics: Arc<Metrics>,
+) {
+    let mut connection: Option<MultiplexedConnection> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut batch: Vec<Publication> = Vec::with_capacity(PUBLISH_BATCH);
+    loop {
+        if batch.is_empty() {
+            let Some(first) = publications.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < PUBLISH_BATCH {
+                match publications.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut live = match connection.take() {
+            Some(live) => live,
+            None => {
+                let connect = client.get_multiplexed_async_connection();
+                match tokio::time::timeout(IO_TIMEOUT, connect).await {
+                    Ok(Ok(live)) => {
+                        backoff = MIN_BACKOFF;
+                        live
+                    }
+                    _ => {
+                        tracing::warn!(retry_in = ?backoff, waiting = batch.len(), "cannot connect to Redis to publish");
+                        tokio::time::sleep(jitter(backoff)).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                }
+            }
+        };
+        let mut pipe = redis::pipe();
+        for publication in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(names.channel(&publication.stream))
+                .arg(&publication.payload)
+                .ignore();
+        }
+        let sent = batch.len() as u64;
+        match tokio::time::timeout(IO_TIMEOUT, pipe.query_async::<()>(&mut live)).await {
+            Ok(Ok(())) => {
+                metrics.redis_publishes.inc_by(sent);
+                connection = Some(live);
+            }
+            Ok(Err(error)) => {
+                metrics.redis_publish_failures.inc_by(sent);
+                tracing::warn!(%error, lost = sent, "publishing app broadcasts to Redis failed");
+            }
+            Err(_) => {
+                metrics.redis_publish_failures.inc_by(sent);
+                tracing::warn!(lost = sent, "publishing app broadcasts to Redis timed out");
+            }
+        }
+        batch.clear();
+    }
+}
+
 /// Applies queued hub commands to the wanted set. `false`: the core is gone.
 fn absorb(commands: &mut mpsc::UnboundedReceiver<Upstream>, wanted: &mut BTreeSet<String>) -> bool {
     loop {
@@ -212,6 +297,7 @@ pub(crate) async fn run_subscriber(
     names: ChannelNames,
     core: mpsc::Sender<CoreInput>,
     mut commands: mpsc::UnboundedReceiver<Upstream>,
+    metrics: Arc<Metrics>,
 ) {
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut backoff = MIN_BACKOFF;
@@ -281,6 +367,10 @@ pub(crate) async fn run_subscriber(
                 "connected to"
             }
         );
+        if connected_before {
+            metrics.redis_reconnects.inc();
+        }
+        metrics.redis_connected.set(1);
         connected_before = true;
         backoff = MIN_BACKOFF;
         let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -340,7 +430,7 @@ pub(crate) async fn run_subscriber(
                     }
                 }
                 _ = keepalive.tick() => {
-                    let ping = tokio::time::timeout(IO_TIMEOUT, sink.ping::<String>()).await;
+                    let ping = tokio::time::timeout(IO_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(ping, Ok(Ok(_))) {
                         tracing::warn!("Redis does not answer: reconnecting");
                         break;
@@ -348,6 +438,7 @@ pub(crate) async fn run_subscriber(
                 }
             }
         }
+        metrics.redis_connected.set(0);
         if !wait_following(jitter(MIN_BACKOFF), &mut commands, &mut wanted).await {
             return;
         }

@@ -96,12 +96,12 @@ pub fn execute(
                 reached += match to {
                     Target::Stream(stream) => {
                         server
-                            .broadcast(stream.as_str(), payload.as_str(), now)
+                            .publish(stream.as_str(), &payload, None, now)
                             .recipients
                     }
                     Target::StreamExceptSender(stream) => {
                         server
-                            .broadcast_except(stream.as_str(), payload.as_str(), sender, now)
+                            .publish(stream.as_str(), &payload, Some(sender), now)
                             .recipients
                     }
                     Target::User(identity) => server.send_frame_to_identity_as(

@@ -117,6 +117,13 @@ pub struct Config {
     /// ([`Event::UpstreamTimedOut`](crate::server::Event::UpstreamTimedOut)).
     /// `None`: they wait as long as it takes.
     pub upstream_ready_timeout: Option<Duration>,
+    /// Report the application's broadcasts (a perform's, a dialect's) as
+    /// [`Event::Publish`](crate::server::Event::Publish) instead of
+    /// delivering them here, so that the host carries them to every node of
+    /// a cluster, this one included (Rails' adapters work so: a broadcast
+    /// reaches every server, its own too, through the pub/sub). Off by
+    /// default: delivered at once (see [`Server::publish`](crate::server::Server::publish)).
+    pub publish_upstream: bool,
     /// Seed of the hash used for the core's indices. Choose it at random in
     /// the host (the core never draws randomness itself) to keep peers from
     /// crafting colliding identifiers or stream names.
@@ -136,6 +143,7 @@ impl Default for Config {
             confirm_when_streams_ready: false,
             decision_timeouts: DecisionTimeouts::default(),
             upstream_ready_timeout: None,
+            publish_upstream: false,
             hash_seed: 0,
             extended: super::ExtendedConfig::default(),
         }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use crate::error::CommandError;
 use crate::frame::{DisconnectReason, Frame};
 use crate::identifier::Identifier;
+use crate::json::JsonText;
 use crate::types::{ConnectionId, Identity, StreamName, SubscriptionId};
 
 use super::decisions::{PendingConnection, PendingPerform, PendingSubscription};
@@ -154,6 +155,23 @@ pub enum Event {
     StreamStarted(StreamName),
     /// A stream lost its last subscriber on this server: unsubscribe upstream.
     StreamStopped(StreamName),
+    /// The application broadcast `payload` to `stream` (a perform's
+    /// outcome, a dialect's publish) and
+    /// [`Config::publish_upstream`](super::Config::publish_upstream) is on:
+    /// nothing was delivered; the host carries it to every node, this one
+    /// included, and each delivers it with
+    /// [`Server::broadcast`](super::Server::broadcast) (or
+    /// [`Server::broadcast_except`](super::Server::broadcast_except) where
+    /// `except` is one of its connections).
+    Publish {
+        /// The stream.
+        stream: StreamName,
+        /// The payload (JSON text).
+        payload: JsonText,
+        /// The connection that must not get it (the sender of a
+        /// broadcast-except-sender).
+        except: Option<ConnectionId>,
+    },
     /// A stream was not reported ready
     /// ([`Server::stream_ready`](super::Server::stream_ready)) within
     /// [`Config::upstream_ready_timeout`](super::Config::upstream_ready_timeout):

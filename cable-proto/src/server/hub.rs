@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::error::UsageError;
 use crate::frame;
-use crate::json::{validate, write_rails_string};
+use crate::json::{validate, write_rails_string, JsonText};
 use crate::types::{ConnectionId, StreamMode, StreamName};
 
 use super::envelope::{is_typed_object, Envelope};
@@ -71,6 +71,41 @@ impl Server {
     ) -> Delivery {
         self.advance(now);
         self.fan_out(stream, payload, Some(except), false)
+    }
+
+    /// A broadcast made by the application (`except`: all but that
+    /// connection): delivered here at once, or, with
+    /// [`Config::publish_upstream`](super::Config::publish_upstream),
+    /// reported as [`Event::Publish`] for the host to
+    /// carry to every node (then the returned [`Delivery`] is empty).
+    pub fn publish(
+        &mut self,
+        stream: &str,
+        payload: &JsonText,
+        except: Option<ConnectionId>,
+        now: Instant,
+    ) -> Delivery {
+        self.advance(now);
+        self.publish_now(stream, payload, except)
+    }
+
+    /// [`publish`](Self::publish) at the core's current time.
+    pub(super) fn publish_now(
+        &mut self,
+        stream: &str,
+        payload: &JsonText,
+        except: Option<ConnectionId>,
+    ) -> Delivery {
+        if self.config.publish_upstream {
+            self.events.push_back(Event::Publish {
+                stream: StreamName::new(stream),
+                payload: payload.clone(),
+                except,
+            });
+            Delivery::default()
+        } else {
+            self.fan_out(stream, payload.as_str(), except, false)
+        }
     }
 
     /// Broadcast `text` to `stream` as a JSON string message, whatever it

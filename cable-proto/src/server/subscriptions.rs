@@ -139,12 +139,7 @@ impl Server {
         }
         for broadcast in &outcome.broadcasts {
             let except = broadcast.except_sender.then_some(sender);
-            self.fan_out(
-                broadcast.stream.as_str(),
-                broadcast.payload.as_str(),
-                except,
-                false,
-            );
+            self.publish_now(broadcast.stream.as_str(), &broadcast.payload, except);
         }
         if let Some((reason, reconnect)) = outcome.disconnect {
             self.disconnect_index(conn, reason, reconnect);

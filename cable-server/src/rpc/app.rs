@@ -652,6 +652,10 @@ impl CableApp for RpcApp {
             _ => {}
         }
     }
+
+    fn attach_metrics(&mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
+        self.client.attach_metrics(metrics);
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ struct Inner {
     authorization: Option<String>,
     timeout: Duration,
     slots: Semaphore,
+    /// Where calls are counted and timed, once the host gives it.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -112,6 +114,7 @@ impl RpcClient {
                     .map(|s| format!("Bearer {s}")),
                 timeout: settings.timeout,
                 slots: Semaphore::new(settings.concurrency.max(1)),
+                metrics: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -130,10 +133,27 @@ impl RpcClient {
         body: &Q,
     ) -> Result<A, RpcError> {
         let timeout = self.inner.timeout;
-        match tokio::time::timeout(timeout, self.call_untimed(method, sid, body)).await {
+        let start = std::time::Instant::now();
+        let answer = match tokio::time::timeout(timeout, self.call_untimed(method, sid, body)).await
+        {
             Ok(answer) => answer,
             Err(_) => Err(RpcError::Timeout(timeout)),
+        };
+        if let Some(metrics) = self.inner.metrics.get() {
+            let outcome = match &answer {
+                Ok(_) => "ok",
+                Err(RpcError::Timeout(_)) => "timeout",
+                Err(_) => "error",
+            };
+            metrics.rpc_call(method, outcome, start.elapsed().as_secs_f64());
         }
+        answer
+    }
+
+    /// Counts and times every call in `metrics` from now on (the first
+    /// given stays).
+    pub fn attach_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     async fn call_untimed<Q: Serialize, A: DeserializeOwned>(
