@@ -491,8 +491,9 @@ impl Core {
             if slot.connection != connection {
                 continue;
             }
-            let held_frames = self.server.held_frames(connection) as u64;
-            let held_bytes = self.server.held_bytes(connection) as u64;
+            let (dialect_frames, dialect_bytes) = self.dialects.held(connection);
+            let held_frames = (self.server.held_frames(connection) + dialect_frames) as u64;
+            let held_bytes = (self.server.held_bytes(connection) + dialect_bytes) as u64;
             slot.flow.settle(
                 slot.received.frames.saturating_sub(held_frames),
                 slot.received.bytes.saturating_sub(held_bytes),

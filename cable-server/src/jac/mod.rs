@@ -156,6 +156,14 @@ impl JacHost {
         }
     }
 
+    /// The frames and bytes of `connection` held for its pending decision.
+    pub(crate) fn held(&self, connection: ConnectionId) -> (usize, usize) {
+        (
+            self.jac.held_frames(connection),
+            self.jac.held_bytes(connection),
+        )
+    }
+
     /// A socket is gone.
     pub(crate) fn closed(&mut self, connection: ConnectionId) {
         self.jac.close(connection);
