@@ -61,6 +61,8 @@ pub(crate) enum OpenReply {
         outbound: mpsc::UnboundedReceiver<Outbound>,
         /// The reader's window, settled by the core.
         flow: Arc<InboundFlow>,
+        /// The protocol chosen for it (its frame limit depends on it).
+        protocol: Protocol,
     },
     /// The server is shutting down.
     Unavailable,
@@ -447,6 +449,7 @@ impl Core {
             subprotocol: incoming.subprotocol,
             outbound: receiver,
             flow,
+            protocol,
         }
     }
 

@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     /// With `--history-redis`: broadcasts go through the shared history.
     pub(crate) history: Option<(crate::anycable::redis_history::RedisHistory, String)>,
     pub(crate) ws_config: WebSocketConfig,
+    /// The WebSocket layer's settings for Jac sockets (their own frame
+    /// limit, `--jac-max-frame-bytes`).
+    pub(crate) jac_ws_config: WebSocketConfig,
     pub(crate) policy: ConnPolicy,
     /// The open WebSocket connections, against `--max-connections`.
     pub(crate) slots: Arc<ConnectionSlots>,
@@ -226,13 +229,14 @@ async fn websocket(
     {
         return respond(503, "text/plain", "Service Unavailable");
     }
-    let (connection, subprotocol, outbound, flow) = match answer.await {
+    let (connection, subprotocol, outbound, flow, protocol) = match answer.await {
         Ok(OpenReply::Accepted {
             connection,
             subprotocol,
             outbound,
             flow,
-        }) => (connection, subprotocol, outbound, flow),
+            protocol,
+        }) => (connection, subprotocol, outbound, flow, protocol),
         Ok(OpenReply::Refused { status, body }) => return respond(status, "text/plain", body),
         Ok(OpenReply::Unavailable) | Err(_) => {
             return respond(503, "text/plain", "Service Unavailable")
@@ -240,7 +244,11 @@ async fn websocket(
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let core = shared.core.clone();
-    let config = shared.ws_config;
+    let config = if protocol == cable_proto::server::Protocol::Custom(crate::jac::JAC) {
+        shared.jac_ws_config
+    } else {
+        shared.ws_config
+    };
     let policy = shared.policy;
     let refusals = Arc::clone(&shared.refusals);
     tokio::spawn(async move {

@@ -166,6 +166,12 @@ pub struct Options {
     #[arg(long, default_value_t = 20_000, value_name = "MS")]
     pub jac_ping_interval_ms: u64,
 
+    /// Jac: largest message on a Jac socket, in bytes (Jac Cloud's server:
+    /// 16 MiB), independent of --max-frame-bytes. A bigger one is refused
+    /// from its header: the socket is closed with 1009.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub jac_max_frame_bytes: usize,
+
     /// The health check path (answers 200 "ok").
     #[arg(long, default_value = "/health")]
     pub health_path: String,
