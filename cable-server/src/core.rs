@@ -31,8 +31,6 @@ pub(crate) const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 pub(crate) enum Outbound {
     /// A text frame.
     Text(Utf8Bytes),
-    /// A WebSocket ping with this payload (Jac's keepalive).
-    Ping([u8; 4]),
     /// A close frame; the writer closes the socket after it.
     Close { code: u16, reason: &'static str },
 }
@@ -115,8 +113,6 @@ pub(crate) enum CoreInput {
     },
     /// A client event of another Jac replica (its `event` object).
     JacReplica(Bytes),
-    /// Time for Jac's keepalive: a ping to every Jac socket.
-    JacPing,
     /// Stop: every client gets `server_restart`, then the core ends once
     /// they are gone or after `timeout`.
     Shutdown { timeout: Duration },
@@ -339,14 +335,6 @@ impl Core {
             }
             CoreInput::JacReplica(event) => {
                 self.dialects.jac_replica(&mut self.server, &event, now);
-            }
-            CoreInput::JacPing => {
-                let payload = crate::jac::ping_payload();
-                for slot in self.slots.iter().flatten() {
-                    if slot.shutdown_code.is_some() {
-                        let _ = slot.outbound.send(Outbound::Ping(payload));
-                    }
-                }
             }
             CoreInput::Shutdown { timeout } => {
                 if self.shutdown_deadline.is_none() {

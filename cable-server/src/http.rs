@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     /// The WebSocket layer's settings for Jac sockets (their own frame
     /// limit, `--jac-max-frame-bytes`).
     pub(crate) jac_ws_config: WebSocketConfig,
+    /// How Jac sockets are timed: [`Shared::policy`] and Jac's keepalive.
+    pub(crate) jac_policy: ConnPolicy,
     pub(crate) policy: ConnPolicy,
     /// The open WebSocket connections, against `--max-connections`.
     pub(crate) slots: Arc<ConnectionSlots>,
@@ -244,12 +246,11 @@ async fn websocket(
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let core = shared.core.clone();
-    let config = if protocol == cable_proto::server::Protocol::Custom(crate::jac::JAC) {
-        shared.jac_ws_config
+    let (config, policy) = if protocol == cable_proto::server::Protocol::Custom(crate::jac::JAC) {
+        (shared.jac_ws_config, shared.jac_policy)
     } else {
-        shared.ws_config
+        (shared.ws_config, shared.policy)
     };
-    let policy = shared.policy;
     let refusals = Arc::clone(&shared.refusals);
     tokio::spawn(async move {
         // The connection's place is held until it is gone.

@@ -292,7 +292,6 @@ pub fn jac_settings(options: &Options) -> Result<jac::JacSettings, String> {
         backend,
         tokens,
         replica: redis,
-        ping_interval: Some(Duration::from_millis(options.jac_ping_interval_ms)),
     })
 }
 
@@ -449,6 +448,7 @@ pub async fn serve_app(
         ws_config: websocket_config(&limits),
         jac_ws_config: websocket_config(&jac_limits),
         policy: ConnPolicy::from_options(&options),
+        jac_policy: ConnPolicy::from_options(&options).with_keepalive(options.jac_keepalive()),
         slots: ConnectionSlots::new(admission.max_connections),
         refusals: Arc::clone(&refusals),
         max_broadcast_payload: http::max_broadcast_payload(&limits),

@@ -9,11 +9,16 @@
 //! - the deployment's other replicas ([`replica`]): Redis channel
 //!   `replicas`, in and out, with `--redis-url`.
 //!
+//! Each Jac socket's keepalive (`keepalive`: a ping every
+//! `--jac-ping-interval-ms`, 1011 without its pong within
+//! `--jac-ping-timeout-ms`) runs in the socket's own task.
+//!
 //! Ids come from the host: a client id and a random channel id are
 //! `<unix seconds>:<32 hex>` from the clock and the standard library's
 //! randomly keyed hasher.
 
 pub mod backend;
+pub(crate) mod keepalive;
 pub mod replica;
 pub mod tokens;
 
@@ -56,8 +61,6 @@ pub struct JacSettings {
     pub tokens: Option<Arc<JacTokens>>,
     /// The deployment's Redis, to join it as a replica.
     pub replica: Option<redis::Client>,
-    /// How often every Jac socket gets a WebSocket ping (Jac Cloud: 20 s).
-    pub ping_interval: Option<Duration>,
 }
 
 /// The Jac dialect and its IO, on the core task.
@@ -87,9 +90,6 @@ impl JacHost {
             tokio::spawn(replica::run_publisher(client, instance, rx));
             tx
         });
-        if let Some(interval) = settings.ping_interval.filter(|i| !i.is_zero()) {
-            tokio::spawn(run_keepalive(interval, core.clone()));
-        }
         Self {
             jac: Jac::new(Protocol::Custom(JAC)),
             backend: settings.backend,
@@ -264,17 +264,6 @@ pub(crate) fn ping_payload() -> [u8; 4] {
     hasher.write_u64(unix_now().as_nanos() as u64);
     let bytes = hasher.finish().to_le_bytes();
     [bytes[0], bytes[1], bytes[2], bytes[3]]
-}
-
-/// Sends [`CoreInput::JacPing`] every `interval` until the core is gone.
-pub(crate) async fn run_keepalive(interval: Duration, core: mpsc::Sender<CoreInput>) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    loop {
-        ticks.tick().await;
-        if core.send(CoreInput::JacPing).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A Jac id: `<unix seconds>:<32 hex>` from the clock and the randomly
