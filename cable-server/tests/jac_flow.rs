@@ -1,7 +1,12 @@
-//! Flow control on Jac sockets: while a walker is pending, a socket's later
-//! frames wait in the dialect, and the reader reads no more than that hold
-//! takes, so a client that pipelines is slowed down (as the real server
-//! reads more slowly) instead of being closed.
+//! The order and flow of a Jac socket's walker replies, against a stand-in
+//! for the Jac Cloud app's HTTP side (and a real Redis):
+//!
+//! - while a walker is pending, a socket's later frames wait in the
+//!   dialect, and the reader reads no more than that hold takes, so a client
+//!   that pipelines is slowed down (as the real server reads more slowly)
+//!   instead of being closed;
+//! - a walker's notifications, published to Redis before its HTTP response
+//!   (as Jac Cloud publishes them), reach the socket before the response.
 
 mod common;
 
@@ -14,10 +19,22 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
+/// What the stand-in app publishes to Redis `replicas` while a walker runs:
+/// `filler` events for nobody, then a notification to channel "c".
+#[derive(Clone)]
+struct Publishes {
+    redis: redis::Client,
+    filler: usize,
+}
+
 /// A Jac Cloud app's HTTP side as far as walkers go: no OpenAPI document
 /// (404), and every `POST /walker/<name>` answered after `delay` with
-/// `{"status":200,"reports":[<the body>]}` (HTTP/1.1, kept alive).
-async fn slow_backend(delay: Duration) -> (String, tokio::task::JoinHandle<()>) {
+/// `{"status":200,"reports":[<the body>]}` (HTTP/1.1, kept alive), after
+/// its `publishes`.
+async fn slow_backend(
+    delay: Duration,
+    publishes: Option<Publishes>,
+) -> (String, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -25,6 +42,7 @@ async fn slow_backend(delay: Duration) -> (String, tokio::task::JoinHandle<()>) 
             let Ok((socket, _)) = listener.accept().await else {
                 return;
             };
+            let publishes = publishes.clone();
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
@@ -55,6 +73,18 @@ async fn slow_backend(delay: Duration) -> (String, tokio::task::JoinHandle<()>) 
                     }
                     let answer = if request_line.starts_with("POST /walker/") {
                         tokio::time::sleep(delay).await;
+                        if let Some(p) = &publishes {
+                            let mut c = p.redis.get_multiplexed_async_connection().await.unwrap();
+                            let mut pipe = redis::pipe();
+                            let nobody = r#"{"instance_id":"app","event":{"type":"client","client_ids":["nobody"],"data":{}}}"#;
+                            for _ in 0..p.filler {
+                                pipe.cmd("PUBLISH").arg("replicas").arg(nobody).ignore();
+                            }
+                            pipe.cmd("PUBLISH").arg("replicas").arg(
+                                r#"{"instance_id":"app","event":{"type":"channel","channel_ids":["c"],"data":{"m":"note"}}}"#,
+                            ).ignore();
+                            pipe.query_async::<()>(&mut c).await.unwrap();
+                        }
                         let body = String::from_utf8_lossy(&body);
                         let reports = format!(r#"{{"status":200,"reports":[{body}]}}"#);
                         format!(
@@ -80,7 +110,7 @@ async fn slow_backend(delay: Duration) -> (String, tokio::task::JoinHandle<()>) 
 #[tokio::test]
 async fn pipelined_walkers_are_slowed_down_not_closed() {
     const EVENTS: usize = 300;
-    let (backend, task) = slow_backend(Duration::from_millis(3)).await;
+    let (backend, task) = slow_backend(Duration::from_millis(3), None).await;
     let server = CableServer::start(&["--mount", "/websocket=jac", "--jac-backend", &backend]);
     let url = format!("ws://{}/websocket", server.addr);
     let (mut ws, _) = connect(&url, None, None).await.expect("a Jac socket");
@@ -107,5 +137,97 @@ async fn pipelined_walkers_are_slowed_down_not_closed() {
         .unwrap();
     let again: Option<Value> = next_frame(&mut ws).await;
     assert_eq!(again, Some(info));
+    task.abort();
+}
+
+/// A redis-server on a free port, killed on drop.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be on PATH (apt-get install -y redis-server)");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Redis { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The app publishes a walker's notification (behind a burst of other
+/// replica events) before answering it: the socket gets the notification
+/// first, as the real server sends it, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walkers_notifications_arrive_before_its_response() {
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let publishes = Publishes {
+        redis: redis::Client::open(url.as_str()).unwrap(),
+        filler: 2000,
+    };
+    let (backend, task) = slow_backend(Duration::ZERO, Some(publishes)).await;
+    let server = tokio::task::block_in_place(|| {
+        CableServer::start(&[
+            "--mount",
+            "/websocket=jac",
+            "--jac-backend",
+            &backend,
+            "--redis-url",
+            &url,
+        ])
+    });
+    let (mut ws, _) = connect(
+        &format!("ws://{}/websocket?channel_id=c", server.addr),
+        None,
+        None,
+    )
+    .await
+    .expect("a Jac socket");
+    next_frame(&mut ws).await.expect("the connection info");
+    tokio::time::sleep(Duration::from_millis(500)).await; // subscribed to Redis
+    for n in 0..5 {
+        let event = json!({"type": "walker", "walker": "w", "response": true, "context": {"n": n}});
+        ws.send(Message::text(event.to_string())).await.unwrap();
+        assert_eq!(
+            next_frame(&mut ws).await,
+            Some(json!({"m": "note"})),
+            "call {n}"
+        );
+        assert_eq!(
+            next_frame(&mut ws).await,
+            Some(json!({"status": 200, "reports": [{"n": n}]})),
+            "call {n}"
+        );
+    }
     task.abort();
 }

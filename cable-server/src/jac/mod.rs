@@ -18,6 +18,7 @@
 //! randomly keyed hasher.
 
 pub mod backend;
+mod barrier;
 pub(crate) mod keepalive;
 pub mod replica;
 pub mod tokens;
@@ -70,6 +71,9 @@ pub(crate) struct JacHost {
     tokens: Option<Arc<JacTokens>>,
     core: mpsc::Sender<CoreInput>,
     relay: Option<mpsc::Sender<JsonText>>,
+    /// With a replica Redis: a walker's response waits for its
+    /// notifications ([`barrier`]).
+    barrier: Option<Arc<barrier::Barrier>>,
     /// Events not published because the queue to Redis was full.
     relay_dropped: u64,
 }
@@ -78,13 +82,17 @@ impl JacHost {
     /// The host; with a replica Redis, spawns its subscriber and publisher
     /// (on the current tokio runtime).
     pub(crate) fn new(settings: JacSettings, core: mpsc::Sender<CoreInput>) -> Self {
+        let mut barrier = None;
         let relay = settings.replica.map(|client| {
             let instance = generated_id();
             tracing::info!(instance, "jac: joining the deployment's replicas");
+            let markers = Arc::new(barrier::Barrier::new(client.clone(), &instance));
+            barrier = Some(Arc::clone(&markers));
             tokio::spawn(replica::run_subscriber(
                 client.clone(),
                 instance.clone(),
                 core.clone(),
+                markers,
             ));
             let (tx, rx) = mpsc::channel(RELAY_QUEUE);
             tokio::spawn(replica::run_publisher(client, instance, rx));
@@ -96,6 +104,7 @@ impl JacHost {
             tokens: settings.tokens,
             core,
             relay,
+            barrier,
             relay_dropped: 0,
         }
     }
@@ -247,8 +256,12 @@ impl JacHost {
                     )));
                 };
                 let core = self.core.clone();
+                let barrier = self.barrier.clone();
                 tokio::spawn(async move {
                     let answer = Answer::Walker(backend.call(&event, token.as_deref()).await);
+                    if let Some(barrier) = barrier {
+                        barrier.wait().await;
+                    }
                     let _ = core.send(CoreInput::JacAnswer { connection, answer }).await;
                 });
                 None
