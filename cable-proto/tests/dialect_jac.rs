@@ -374,6 +374,27 @@ fn held_frames_are_bounded() {
     assert_eq!(room.texts(), vec![(a, "CLOSE 1000".to_owned())]);
 }
 
+/// What a socket holds is counted for the host's window, and a lone frame
+/// is held whatever its size (a host admits one when nothing is in flight).
+#[test]
+fn held_frames_are_counted_and_a_lone_big_frame_is_held() {
+    let mut room = Room::new();
+    let (a, _) = room.open(None, None);
+    room.say(a, r#"{"type":"walker","walker":"x"}"#);
+    assert_eq!((room.jac.held_frames(a), room.jac.held_bytes(a)), (0, 0));
+    let max_bytes = room.host.server.config().limits.max_held_bytes;
+    let big = format!(
+        r#"{{"type":"connection","pad":"{}"}}"#,
+        "x".repeat(max_bytes)
+    );
+    assert!(!room.say(a, &big).overflowed);
+    assert_eq!(room.jac.held_frames(a), 1);
+    assert_eq!(room.jac.held_bytes(a), big.len());
+    // Past the bytes with something held: closed.
+    assert!(room.say(a, r#"{"type":"connection"}"#).overflowed);
+    assert_eq!(room.jac.held_frames(a), 0);
+}
+
 /// Each refusal, as the real server answered it (jacref README, 28-30 and
 /// 16 and 26).
 #[test]

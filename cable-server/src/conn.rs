@@ -7,7 +7,8 @@
 //! layer's size limits are the core's) and closes the connection with 1009;
 //! invalid frames beyond a rate close it with 1008; with an idle timeout, a
 //! peer from which nothing is received gets a WebSocket ping halfway and is
-//! closed at the end.
+//! closed at the end; a Jac socket is kept alive as Jac Cloud's server
+//! does ([`crate::jac::keepalive`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::core::{CoreInput, Outbound};
 use crate::flow::{InboundFlow, Sent};
+use crate::jac::keepalive::{self, Keepalive, KeepaliveStep, KeepaliveTimes};
 use crate::options::Options;
 use crate::refusal_log::{Refusal, RefusalLog};
 
@@ -41,6 +43,8 @@ pub(crate) struct ConnPolicy {
     pub(crate) close_grace: Duration,
     /// Close a connection from which nothing was received for this long.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Jac's keepalive (Jac sockets only).
+    pub(crate) keepalive: Option<KeepaliveTimes>,
 }
 
 impl ConnPolicy {
@@ -50,7 +54,13 @@ impl ConnPolicy {
             write_timeout: options.write_timeout(),
             close_grace: options.close_grace(),
             idle_timeout: options.idle_timeout(),
+            keepalive: None,
         }
+    }
+
+    /// The policy with Jac's keepalive.
+    pub(crate) fn with_keepalive(self, keepalive: Option<KeepaliveTimes>) -> Self {
+        Self { keepalive, ..self }
     }
 }
 
@@ -63,6 +73,8 @@ enum HostClose {
     Idle,
     /// A text message that is not UTF-8.
     InvalidUtf8,
+    /// No pong to Jac's keepalive ping in time.
+    KeepaliveTimeout,
 }
 
 impl HostClose {
@@ -72,6 +84,10 @@ impl HostClose {
             HostClose::Idle => (CloseCode::Away, "idle timeout"),
             // As Jac Cloud's server (websockets) does: 1007, no reason.
             HostClose::InvalidUtf8 => (CloseCode::Invalid, ""),
+            HostClose::KeepaliveTimeout => (
+                CloseCode::from(keepalive::TIMEOUT_CODE),
+                keepalive::TIMEOUT_REASON,
+            ),
         };
         CloseFrame {
             code,
@@ -82,7 +98,7 @@ impl HostClose {
     fn refusal(self) -> Refusal {
         match self {
             HostClose::TooBig => Refusal::FrameTooLarge,
-            HostClose::Idle => Refusal::IdleTimeout,
+            HostClose::Idle | HostClose::KeepaliveTimeout => Refusal::IdleTimeout,
             HostClose::InvalidUtf8 => Refusal::InvalidFrames,
         }
     }
@@ -91,8 +107,9 @@ impl HostClose {
 /// What the reader asks of the writer, ahead of the core's frames.
 #[derive(Debug)]
 enum Control {
-    /// Send a WebSocket ping (the idle timeout's probe).
-    Ping,
+    /// Send a WebSocket ping with this payload (the idle timeout's probe,
+    /// Jac's keepalive).
+    Ping(Bytes),
     /// Send this close, wait the close grace, end.
     Close(HostClose),
 }
@@ -145,24 +162,49 @@ pub(crate) async fn run_connection<S>(
         let mut idle = policy
             .idle_timeout
             .map(|t| IdleWatch::new(t, Instant::now()));
+        let mut keepalive = policy.keepalive.map(|t| Keepalive::new(t, Instant::now()));
         loop {
-            let next = match &mut idle {
+            let deadline = [
+                idle.as_ref().map(IdleWatch::deadline),
+                keepalive.as_ref().map(Keepalive::deadline),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let next = match deadline {
                 None => stream.next().await,
-                Some(watch) => {
-                    let deadline = watch.deadline();
+                Some(deadline) => {
                     match tokio::time::timeout_at(deadline.into(), stream.next()).await {
                         Ok(next) => {
-                            watch.heard(Instant::now());
+                            if let Some(watch) = &mut idle {
+                                watch.heard(Instant::now());
+                            }
                             next
                         }
-                        Err(_) => match watch.step(Instant::now()) {
-                            Some(IdleStep::Ping) => {
-                                let _ = control.send(Control::Ping).await;
-                                continue;
+                        Err(_) => {
+                            let now = Instant::now();
+                            let due = keepalive
+                                .as_mut()
+                                .and_then(|k| k.step(now, crate::jac::ping_payload));
+                            match due {
+                                Some(KeepaliveStep::Ping(payload)) => {
+                                    let ping = Control::Ping(Bytes::copy_from_slice(&payload));
+                                    let _ = control.send(ping).await;
+                                }
+                                Some(KeepaliveStep::TimedOut) => {
+                                    return ReadEnd::Host(HostClose::KeepaliveTimeout)
+                                }
+                                None => {}
                             }
-                            Some(IdleStep::Close) => return ReadEnd::Host(HostClose::Idle),
-                            None => continue,
-                        },
+                            match idle.as_mut().and_then(|watch| watch.step(now)) {
+                                Some(IdleStep::Ping) => {
+                                    let _ = control.send(Control::Ping(Bytes::new())).await;
+                                }
+                                Some(IdleStep::Close) => return ReadEnd::Host(HostClose::Idle),
+                                None => {}
+                            }
+                            continue;
+                        }
                     }
                 }
             };
@@ -175,6 +217,12 @@ pub(crate) async fn run_connection<S>(
                     frame: text.into(),
                 },
                 Ok(Message::Binary(frame)) => CoreInput::Binary { connection, frame },
+                Ok(Message::Pong(payload)) => {
+                    if let Some(keepalive) = &mut keepalive {
+                        keepalive.pong(&payload, Instant::now());
+                    }
+                    continue;
+                }
                 Ok(_) => continue,
                 Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
                     tracing::debug!(%connection, size, max_size, "message too big: closing with 1009");
@@ -244,7 +292,7 @@ async fn write_loop<W>(
             biased;
             Some(control) = controls.recv() => {
                 let (message, closing) = match control {
-                    Control::Ping => (Message::Ping(Bytes::new()), false),
+                    Control::Ping(payload) => (Message::Ping(payload), false),
                     Control::Close(close) => (Message::Close(Some(close.frame())), true),
                 };
                 match tokio::time::timeout(policy.write_timeout, sink.send(message)).await {
@@ -276,10 +324,6 @@ async fn write_loop<W>(
                     Outbound::Text(text) => {
                         written += text.len();
                         sink.feed(Message::Text(text)).await?;
-                    }
-                    Outbound::Ping(payload) => {
-                        sink.feed(Message::Ping(Bytes::copy_from_slice(&payload)))
-                            .await?;
                     }
                     Outbound::Close { code, reason } => {
                         closing = true;

@@ -36,8 +36,6 @@ pub(crate) const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
 pub(crate) enum Outbound {
     /// A text frame.
     Text(Utf8Bytes),
-    /// A WebSocket ping with this payload (Jac's keepalive).
-    Ping([u8; 4]),
     /// A close frame; the writer closes the socket after it.
     Close { code: u16, reason: &'static str },
 }
@@ -66,6 +64,8 @@ pub(crate) enum OpenReply {
         outbound: mpsc::UnboundedReceiver<Outbound>,
         /// The reader's window, settled by the core.
         flow: Arc<InboundFlow>,
+        /// The protocol chosen for it (its frame limit depends on it).
+        protocol: Protocol,
     },
     /// The server is shutting down.
     Unavailable,
@@ -118,8 +118,6 @@ pub(crate) enum CoreInput {
     },
     /// A client event of another Jac replica (its `event` object).
     JacReplica(Bytes),
-    /// Time for Jac's keepalive: a ping to every Jac socket.
-    JacPing,
     /// A scrape of `/metrics`: the core's gauges.
     Gauges { reply: oneshot::Sender<CoreGauges> },
     /// Stop: every client gets `server_restart`, then the core ends once
@@ -380,14 +378,6 @@ impl Core {
             CoreInput::JacReplica(event) => {
                 self.dialects.jac_replica(&mut self.server, &event, now);
             }
-            CoreInput::JacPing => {
-                let payload = crate::jac::ping_payload();
-                for slot in self.slots.iter().flatten() {
-                    if slot.shutdown_code.is_some() {
-                        let _ = slot.outbound.send(Outbound::Ping(payload));
-                    }
-                }
-            }
             CoreInput::Gauges { reply } => {
                 let _ = reply.send(CoreGauges {
                     connections: self.server.connection_count(),
@@ -497,6 +487,7 @@ impl Core {
             subprotocol: incoming.subprotocol,
             outbound: receiver,
             flow,
+            protocol,
         }
     }
 
@@ -541,8 +532,9 @@ impl Core {
             if slot.connection != connection {
                 continue;
             }
-            let held_frames = self.server.held_frames(connection) as u64;
-            let held_bytes = self.server.held_bytes(connection) as u64;
+            let (dialect_frames, dialect_bytes) = self.dialects.held(connection);
+            let held_frames = (self.server.held_frames(connection) + dialect_frames) as u64;
+            let held_bytes = (self.server.held_bytes(connection) + dialect_bytes) as u64;
             slot.flow.settle(
                 slot.received.frames.saturating_sub(held_frames),
                 slot.received.bytes.saturating_sub(held_bytes),

@@ -1,6 +1,7 @@
 //! Backpressure on a connection's commands: while the core holds frames for
 //! a pending decision (an authentication, a subscription waiting for its
-//! app or for Redis, an action), the reader stops reading the socket once
+//! app or for Redis, an action; a Jac token or walker, held by the dialect),
+//! the reader stops reading the socket once
 //! the frames in flight would fill the core's hold, so a client that
 //! pipelines a burst is slowed down by TCP instead of being disconnected.
 //!

@@ -40,6 +40,11 @@ pub(crate) struct Shared {
     /// With `--history-redis`: broadcasts go through the shared history.
     pub(crate) history: Option<(crate::anycable::redis_history::RedisHistory, String)>,
     pub(crate) ws_config: WebSocketConfig,
+    /// The WebSocket layer's settings for Jac sockets (their own frame
+    /// limit, `--jac-max-frame-bytes`).
+    pub(crate) jac_ws_config: WebSocketConfig,
+    /// How Jac sockets are timed: [`Shared::policy`] and Jac's keepalive.
+    pub(crate) jac_policy: ConnPolicy,
     pub(crate) policy: ConnPolicy,
     /// The open WebSocket connections, against `--max-connections`.
     pub(crate) slots: Arc<ConnectionSlots>,
@@ -250,13 +255,14 @@ async fn websocket(
     {
         return respond(503, "text/plain", "Service Unavailable");
     }
-    let (connection, subprotocol, outbound, flow) = match answer.await {
+    let (connection, subprotocol, outbound, flow, protocol) = match answer.await {
         Ok(OpenReply::Accepted {
             connection,
             subprotocol,
             outbound,
             flow,
-        }) => (connection, subprotocol, outbound, flow),
+            protocol,
+        }) => (connection, subprotocol, outbound, flow, protocol),
         Ok(OpenReply::Refused { status, body }) => return respond(status, "text/plain", body),
         Ok(OpenReply::Unavailable) | Err(_) => {
             return respond(503, "text/plain", "Service Unavailable")
@@ -264,8 +270,11 @@ async fn websocket(
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let core = shared.core.clone();
-    let config = shared.ws_config;
-    let policy = shared.policy;
+    let (config, policy) = if protocol == cable_proto::server::Protocol::Custom(crate::jac::JAC) {
+        (shared.jac_ws_config, shared.jac_policy)
+    } else {
+        (shared.ws_config, shared.policy)
+    };
     let refusals = Arc::clone(&shared.refusals);
     tokio::spawn(async move {
         // The connection's place is held until it is gone.

@@ -300,7 +300,6 @@ pub fn jac_settings(options: &Options) -> Result<jac::JacSettings, String> {
         backend,
         tokens,
         replica: redis,
-        ping_interval: Some(Duration::from_millis(options.jac_ping_interval_ms)),
     })
 }
 
@@ -325,12 +324,22 @@ pub async fn serve_app(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let config = build_config(&options, app.as_ref());
+    let mut config = build_config(&options, app.as_ref());
     let limits = config.limits.clone();
     let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
     let mounts = options
         .mount_table()
         .map_err(|e| invalid(format!("--mount: {e}")))?;
+    // Jac sockets have their own frame limit, enforced from the frame's
+    // header by their WebSocket layer as the other's is by theirs; the
+    // core's own check takes the larger of the two.
+    let jac_limits = Limits {
+        max_frame_bytes: options.jac_max_frame_bytes,
+        ..limits.clone()
+    };
+    if mounts.has_jac() {
+        config.limits.max_frame_bytes = limits.max_frame_bytes.max(options.jac_max_frame_bytes);
+    }
     let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
     let mut dialects = mounts::Dialects::new(
         credentials_of(&options).map_err(|e| invalid(format!("--jwt-secret: {e}")))?,
@@ -462,7 +471,9 @@ pub async fn serve_app(
         publisher,
         history: history_redis.map(|store| (store, anycable::fresh_epoch())),
         ws_config: websocket_config(&limits),
+        jac_ws_config: websocket_config(&jac_limits),
         policy: ConnPolicy::from_options(&options),
+        jac_policy: ConnPolicy::from_options(&options).with_keepalive(options.jac_keepalive()),
         slots: ConnectionSlots::new(admission.max_connections),
         refusals: Arc::clone(&refusals),
         max_broadcast_payload: http::max_broadcast_payload(&limits),

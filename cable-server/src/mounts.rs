@@ -232,6 +232,12 @@ impl Dialects {
         }
     }
 
+    /// The frames and bytes of `connection` a dialect holds for a pending
+    /// decision (the reader's window counts them as not done).
+    pub(crate) fn held(&self, connection: ConnectionId) -> (usize, usize) {
+        self.jac.as_ref().map_or((0, 0), |jac| jac.held(connection))
+    }
+
     /// A connection is gone.
     pub(crate) fn closed(&mut self, connection: ConnectionId) {
         if let Some(jac) = &mut self.jac {

@@ -161,10 +161,22 @@ pub struct Options {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub jac_walker_concurrency: usize,
 
-    /// Jac: every Jac socket gets a WebSocket ping this often (Jac Cloud's
-    /// server: every 20 s); 0: never.
+    /// Jac: every Jac socket gets a WebSocket ping this long after it
+    /// opened or after its last pong (Jac Cloud's server: 20 s); 0: never.
     #[arg(long, default_value_t = 20_000, value_name = "MS")]
     pub jac_ping_interval_ms: u64,
+
+    /// Jac: how long a Jac socket may take to answer a ping; past it, it is
+    /// closed with 1011 "keepalive ping timeout" (Jac Cloud's server: 20 s);
+    /// 0: never.
+    #[arg(long, default_value_t = 20_000, value_name = "MS")]
+    pub jac_ping_timeout_ms: u64,
+
+    /// Jac: largest message on a Jac socket, in bytes (Jac Cloud's server:
+    /// 16 MiB), independent of --max-frame-bytes. A bigger one is refused
+    /// from its header: the socket is closed with 1009.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub jac_max_frame_bytes: usize,
 
     /// The health check path (answers 200 "ok").
     #[arg(long, default_value = "/health")]
@@ -378,6 +390,15 @@ impl Options {
     /// The idle timeout (`None`: no idle timeout).
     pub fn idle_timeout(&self) -> Option<Duration> {
         (self.idle_timeout_ms > 0).then(|| Duration::from_millis(self.idle_timeout_ms))
+    }
+
+    /// Jac sockets' keepalive (`None`: no pings).
+    pub(crate) fn jac_keepalive(&self) -> Option<crate::jac::keepalive::KeepaliveTimes> {
+        (self.jac_ping_interval_ms > 0).then(|| crate::jac::keepalive::KeepaliveTimes {
+            interval: Duration::from_millis(self.jac_ping_interval_ms),
+            timeout: (self.jac_ping_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.jac_ping_timeout_ms)),
+        })
     }
 }
 

@@ -121,7 +121,7 @@ async fn jac_transport_as_recorded() {
         "/websocket=jac",
         "--jac-ping-interval-ms",
         "300",
-        "--max-frame-bytes",
+        "--jac-max-frame-bytes",
         "4096",
     ]);
     // Keepalive pings with 4 bytes.
@@ -165,6 +165,80 @@ async fn jac_transport_as_recorded() {
     server.terminate();
     assert_eq!(close_code(&mut a).await, Some(1012));
     server.wait_exit(Duration::from_secs(10));
+}
+
+/// A channel event of `pad` bytes of data from a member of channel "c".
+fn padded_channel_event(pad: usize) -> String {
+    json!({"type": "channel", "channel_ids": ["c"], "data": {"pad": "x".repeat(pad)}}).to_string()
+}
+
+/// Jac sockets have their own frame limit (--jac-max-frame-bytes, default
+/// 16 MiB as Jac Cloud's server), independent of Action Cable's
+/// --max-frame-bytes either way.
+#[tokio::test]
+async fn the_jac_mount_has_its_own_frame_limit() {
+    // Default: Jac takes a frame far over Action Cable's default 64 KiB.
+    let server = CableServer::start(&["--mount", "/websocket=jac", "--allow-any-origin"]);
+    let (mut a, _) = jac(&server, "?channel_id=c").await;
+    let big = padded_channel_event(200 * 1024);
+    a.send(Message::text(big.clone())).await.unwrap();
+    let echoed = next_frame(&mut a).await.expect("the event delivered back");
+    assert_eq!(echoed["pad"].as_str().map(str::len), Some(200 * 1024));
+    let mut cable = server.connect("").await;
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"type": "welcome"}))
+    );
+    cable.send(Message::text(big)).await.unwrap();
+    assert_eq!(close_code(&mut cable).await, Some(1009));
+
+    // Jac's limit below Action Cable's: each socket by its own.
+    let server = CableServer::start(&[
+        "--mount",
+        "/websocket=jac",
+        "--allow-any-origin",
+        "--max-frame-bytes",
+        "8192",
+        "--jac-max-frame-bytes",
+        "4096",
+    ]);
+    let (mut a, _) = jac(&server, "?channel_id=c").await;
+    a.send(Message::text(padded_channel_event(3000)))
+        .await
+        .unwrap();
+    assert!(next_frame(&mut a).await.is_some());
+    a.send(Message::text(padded_channel_event(5000)))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut a).await, Some(1009));
+    let mut cable = server.connect("").await;
+    assert_eq!(
+        next_frame(&mut cable).await,
+        Some(json!({"type": "welcome"}))
+    );
+    let identifier = common::subscribe_pubsub(&mut cable, "s").await;
+    let command = json!({"command": "message", "identifier": identifier,
+        "data": json!({"action": "speak", "pad": "x".repeat(6000)}).to_string()});
+    assert!(command.to_string().len() > 4096);
+    cable
+        .send(Message::text(command.to_string()))
+        .await
+        .unwrap();
+    // Still open: a subscription after it is confirmed.
+    let second = common::pubsub_identifier("s2");
+    send(
+        &mut cable,
+        json!({"command": "subscribe", "identifier": second}),
+    )
+    .await;
+    loop {
+        let frame = common::next_message(&mut cable)
+            .await
+            .expect("open after a frame under its own limit");
+        if frame["type"] == "confirm_subscription" && frame["identifier"] == second.as_str() {
+            break;
+        }
+    }
 }
 
 /// Without --jac-token-secret every token means the public root, and

@@ -9,11 +9,17 @@
 //! - the deployment's other replicas ([`replica`]): Redis channel
 //!   `replicas`, in and out, with `--redis-url`.
 //!
+//! Each Jac socket's keepalive (`keepalive`: a ping every
+//! `--jac-ping-interval-ms`, 1011 without its pong within
+//! `--jac-ping-timeout-ms`) runs in the socket's own task.
+//!
 //! Ids come from the host: a client id and a random channel id are
 //! `<unix seconds>:<32 hex>` from the clock and the standard library's
 //! randomly keyed hasher.
 
 pub mod backend;
+mod barrier;
+pub(crate) mod keepalive;
 pub mod replica;
 pub mod tokens;
 
@@ -56,8 +62,6 @@ pub struct JacSettings {
     pub tokens: Option<Arc<JacTokens>>,
     /// The deployment's Redis, to join it as a replica.
     pub replica: Option<redis::Client>,
-    /// How often every Jac socket gets a WebSocket ping (Jac Cloud: 20 s).
-    pub ping_interval: Option<Duration>,
 }
 
 /// The Jac dialect and its IO, on the core task.
@@ -67,6 +71,9 @@ pub(crate) struct JacHost {
     tokens: Option<Arc<JacTokens>>,
     core: mpsc::Sender<CoreInput>,
     relay: Option<mpsc::Sender<JsonText>>,
+    /// With a replica Redis: a walker's response waits for its
+    /// notifications ([`barrier`]).
+    barrier: Option<Arc<barrier::Barrier>>,
     /// Events not published because the queue to Redis was full.
     relay_dropped: u64,
 }
@@ -75,27 +82,29 @@ impl JacHost {
     /// The host; with a replica Redis, spawns its subscriber and publisher
     /// (on the current tokio runtime).
     pub(crate) fn new(settings: JacSettings, core: mpsc::Sender<CoreInput>) -> Self {
+        let mut barrier = None;
         let relay = settings.replica.map(|client| {
             let instance = generated_id();
             tracing::info!(instance, "jac: joining the deployment's replicas");
+            let markers = Arc::new(barrier::Barrier::new(client.clone(), &instance));
+            barrier = Some(Arc::clone(&markers));
             tokio::spawn(replica::run_subscriber(
                 client.clone(),
                 instance.clone(),
                 core.clone(),
+                markers,
             ));
             let (tx, rx) = mpsc::channel(RELAY_QUEUE);
             tokio::spawn(replica::run_publisher(client, instance, rx));
             tx
         });
-        if let Some(interval) = settings.ping_interval.filter(|i| !i.is_zero()) {
-            tokio::spawn(run_keepalive(interval, core.clone()));
-        }
         Self {
             jac: Jac::new(Protocol::Custom(JAC)),
             backend: settings.backend,
             tokens: settings.tokens,
             core,
             relay,
+            barrier,
             relay_dropped: 0,
         }
     }
@@ -154,6 +163,14 @@ impl JacHost {
             Ok(reached) => tracing::debug!(reached, "jac: replica event delivered"),
             Err(error) => tracing::debug!(%error, "jac: replica event refused"),
         }
+    }
+
+    /// The frames and bytes of `connection` held for its pending decision.
+    pub(crate) fn held(&self, connection: ConnectionId) -> (usize, usize) {
+        (
+            self.jac.held_frames(connection),
+            self.jac.held_bytes(connection),
+        )
     }
 
     /// A socket is gone.
@@ -239,8 +256,12 @@ impl JacHost {
                     )));
                 };
                 let core = self.core.clone();
+                let barrier = self.barrier.clone();
                 tokio::spawn(async move {
                     let answer = Answer::Walker(backend.call(&event, token.as_deref()).await);
+                    if let Some(barrier) = barrier {
+                        barrier.wait().await;
+                    }
                     let _ = core.send(CoreInput::JacAnswer { connection, answer }).await;
                 });
                 None
@@ -256,17 +277,6 @@ pub(crate) fn ping_payload() -> [u8; 4] {
     hasher.write_u64(unix_now().as_nanos() as u64);
     let bytes = hasher.finish().to_le_bytes();
     [bytes[0], bytes[1], bytes[2], bytes[3]]
-}
-
-/// Sends [`CoreInput::JacPing`] every `interval` until the core is gone.
-pub(crate) async fn run_keepalive(interval: Duration, core: mpsc::Sender<CoreInput>) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    loop {
-        ticks.tick().await;
-        if core.send(CoreInput::JacPing).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A Jac id: `<unix seconds>:<32 hex>` from the clock and the randomly

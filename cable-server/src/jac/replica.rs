@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use super::barrier::Barrier;
 use crate::core::CoreInput;
 
 /// The Redis channel of Jac Cloud's replicas.
@@ -51,9 +52,10 @@ pub(crate) async fn run_subscriber(
     client: redis::Client,
     instance: String,
     core: mpsc::Sender<CoreInput>,
+    barrier: std::sync::Arc<Barrier>,
 ) {
     loop {
-        match subscribe_once(&client, &instance, &core).await {
+        match subscribe_once(&client, &instance, &core, &barrier).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(%error, "jac replica: Redis subscription broke: again in 1 s");
@@ -67,15 +69,25 @@ async fn subscribe_once(
     client: &redis::Client,
     instance: &str,
     core: &mpsc::Sender<CoreInput>,
+    barrier: &Barrier,
 ) -> Result<(), String> {
     let mut pubsub = tokio::time::timeout(IO_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| e.to_string())?;
     pubsub.subscribe(CHANNEL).await.map_err(|e| e.to_string())?;
+    pubsub
+        .subscribe(barrier.channel())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(instance, "jac replica: subscribed to {CHANNEL}");
     let mut messages = pubsub.on_message();
     while let Some(message) = messages.next().await {
+        if message.get_channel_name() == barrier.channel() {
+            // Every message before it is in the core's queue.
+            barrier.seen(message.get_payload_bytes());
+            continue;
+        }
         let Some(event) = incoming_event(message.get_payload_bytes(), instance) else {
             continue;
         };

@@ -18,7 +18,10 @@
 //! - a socket's events are handled strictly in order: while a decision of
 //!   the host is pending (a token to verify, a walker to run), later frames
 //!   wait (at most [`Limits::max_held_frames`](crate::server::Limits) and
-//!   `max_held_bytes`; past them the socket is closed).
+//!   `max_held_bytes`, a lone frame whatever its size; past them the socket
+//!   is closed). A host reads no more of a socket than its hold takes
+//!   ([`Jac::held_frames`], [`Jac::held_bytes`]), so a client that pipelines
+//!   is slowed down, as the real server reads more slowly, and never closed.
 //!
 //! Tokens and walkers need the host (Jac's JWT and token store, the
 //! backend's `POST /walker/<name>`): they come out as [`Decision`]s,
@@ -180,6 +183,18 @@ impl Jac {
         self.sockets.is_empty()
     }
 
+    /// How many frames of `connection` wait for its pending decision (0 for
+    /// an unknown connection).
+    pub fn held_frames(&self, connection: ConnectionId) -> usize {
+        self.sockets.get(&connection).map_or(0, |s| s.held.len())
+    }
+
+    /// How many bytes of `connection`'s frames wait for its pending
+    /// decision.
+    pub fn held_bytes(&self, connection: ConnectionId) -> usize {
+        self.sockets.get(&connection).map_or(0, |s| s.held_bytes)
+    }
+
     /// The connection of a client id.
     pub fn client(&self, client_id: &str) -> Option<ConnectionId> {
         self.clients.get(client_id).copied()
@@ -256,8 +271,11 @@ impl Jac {
             return Err(UsageError::UnknownConnection);
         };
         if socket.awaiting != Awaiting::Nothing {
-            if socket.held.len() >= limits.max_held_frames
-                || socket.held_bytes + frame.len() > limits.max_held_bytes
+            // A lone frame is held whatever its size (the frame limit bounds
+            // it), as a host's window admits one when nothing is in flight.
+            if !socket.held.is_empty()
+                && (socket.held.len() >= limits.max_held_frames
+                    || socket.held_bytes + frame.len() > limits.max_held_bytes)
             {
                 handled.overflowed = true;
                 server.disconnect(connection, DisconnectReason::InvalidRequest, false, now)?;
