@@ -522,8 +522,12 @@ impl Core {
                     binary,
                 } = &event
                 {
-                    self.dialects
-                        .received(&mut self.server, *connection, frame, *binary, now);
+                    if self
+                        .dialects
+                        .received(&mut self.server, *connection, frame, *binary, now)
+                    {
+                        self.spend_invalid(*connection, now);
+                    }
                     continue;
                 }
                 let Some(event) = self.anycable.intercept(&mut self.server, event, now) else {
@@ -583,8 +587,10 @@ impl Core {
         }
     }
 
-    /// One more frame the core refused: past the connection's budget, it is
-    /// disconnected (`invalid_request`, no reconnect).
+    /// One more frame the core (or a plain dialect) refused: past the
+    /// connection's budget, it is disconnected (Action Cable:
+    /// `invalid_request`, no reconnect; BuddyBoss: its error frame, then the
+    /// close).
     fn spend_invalid(&mut self, connection: ConnectionId, now: Instant) {
         let Some(Some(slot)) = self.slots.get_mut(connection.index() as usize) else {
             return;
@@ -593,6 +599,8 @@ impl Core {
             return;
         }
         self.refusals.record(Refusal::InvalidFrames);
+        self.dialects
+            .refused_too_often(&mut self.server, connection, now);
         let _ = self
             .server
             .disconnect(connection, DisconnectReason::InvalidRequest, false, now);

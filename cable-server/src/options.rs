@@ -214,7 +214,9 @@ pub struct Options {
     /// unknown commands, commands for unknown subscriptions, frames over the
     /// size limit (Rails ignores each of them). Past it, the connection gets
     /// {"type":"disconnect","reason":"invalid_request","reconnect":false}
-    /// and a close. 0: no bound.
+    /// and a close. BuddyBoss' refused frames (answered {"type":"error"})
+    /// count too; past it, BuddyBoss' error frame "too many refused frames:
+    /// disconnected" and a close. 0: no bound.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_invalid_frames_per_sec: u32,
 
