@@ -261,6 +261,17 @@ impl Core {
                 }
             }
         }
+        // What the app still owes for closed connections (AnyCable RPC's
+        // /disconnect calls), within what is left of the shutdown timeout.
+        let deadline = self.shutdown_deadline.unwrap_or_else(Instant::now);
+        if let Some(work) = self.app.shutdown(deadline) {
+            if tokio::time::timeout_at(deadline.into(), work)
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown timeout: the app's remaining work is cut short");
+            }
+        }
     }
 
     fn handle(&mut self, input: CoreInput) {

@@ -116,3 +116,69 @@ fn serverless_js_backend_with_the_rails_client() {
         Duration::from_secs(120),
     );
 }
+
+/// A server shut down with N open connections makes their N `/disconnect`
+/// calls before it exits, though `--rpc-disconnect-rate 1` would take N
+/// seconds: at shutdown the queue is flushed without the rate, as AnyCable
+/// does, within `--shutdown-timeout-ms`.
+#[test]
+fn a_shutdown_makes_the_disconnect_call_of_every_open_connection() {
+    const N: usize = 20;
+    let Some(dir) = js_dir() else { return };
+    let backend = Backend::start(&dir);
+    let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
+    let mut server = CableServer::start(&[
+        "--rpc-url",
+        &rpc_url,
+        "--rpc-secret",
+        SECRET,
+        "--rpc-disconnect-rate",
+        "1",
+        "--shutdown-timeout-ms",
+        "15000",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut clients = Vec::new();
+        for n in 0..N {
+            let mut ws = server.connect(&format!("?token=user{n}")).await;
+            let welcome = common::next_frame(&mut ws).await.expect("a welcome");
+            assert_eq!(welcome["type"], "welcome", "{welcome}");
+            clients.push(ws);
+        }
+        server.terminate();
+        // Each client reads its farewell and answers the close.
+        futures_util::future::join_all(
+            clients
+                .iter_mut()
+                .map(|ws| async { while common::next_frame(ws).await.is_some() {} }),
+        )
+        .await;
+    });
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+
+    let backend_addr = format!("127.0.0.1:{}", backend.port).parse().unwrap();
+    let (status, _, body) =
+        runtime.block_on(common::http(backend_addr, "GET", "/_test/log", &[], b""));
+    assert_eq!(status, 200);
+    let log: serde_json::Value = serde_json::from_str(&body).expect("the backend's log");
+    let mut users: Vec<String> = log["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|call| call["method"] == "disconnect")
+        .map(|call| {
+            let identifiers: serde_json::Value =
+                serde_json::from_str(call["body"]["identifiers"].as_str().expect("identifiers"))
+                    .expect("identifiers JSON");
+            identifiers["user"].as_str().expect("user").to_owned()
+        })
+        .collect();
+    users.sort();
+    let mut expected: Vec<String> = (0..N).map(|n| format!("user{n}")).collect();
+    expected.sort();
+    assert_eq!(users, expected, "one /disconnect call per open connection");
+}
