@@ -8,18 +8,7 @@ use cable_channels::circle::{
     self, CircleChannelKind, CircleEvent, CircleIdentifier, CircleMessage,
 };
 use cable_channels::{ChannelIdentifier, ChannelMessage, IdValue, Object, Value};
-use common::jsonl;
-
-fn j(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
-}
-
-fn o(text: &str) -> Object {
-    match j(text) {
-        Value::Object(o) => o,
-        other => panic!("not an object: {other}"),
-    }
-}
+use common::{jsonl, object as o, value as j};
 
 fn s(text: &str) -> String {
     text.to_owned()

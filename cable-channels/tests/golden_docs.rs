@@ -11,19 +11,8 @@ use cable_channels::jac::{
     ChannelId, ClientId, GeneratedId, JacClientEvent, JacServerFrame, RootId,
 };
 use cable_channels::platformos::{ConversateIdentifier, ConversateMessage};
-use cable_channels::{ChannelIdentifier, ChannelMessage, IdValue, Object, Value};
-use common::{assert_same_value, golden, jsonl};
-
-fn j(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
-}
-
-fn o(text: &str) -> Object {
-    match j(text) {
-        Value::Object(o) => o,
-        other => panic!("not an object: {other}"),
-    }
-}
+use cable_channels::{ChannelIdentifier, ChannelMessage, IdValue, Object};
+use common::{assert_same_value, golden, jsonl, object as o, value as j};
 
 fn s(text: &str) -> String {
     text.to_owned()

@@ -9,18 +9,7 @@ use cable_channels::jac::{
     LocItem, RootId, ValidationError, WalkerError, WalkerEvent, WalkerResponse,
 };
 use cable_channels::{Object, Value};
-use common::{assert_same_value, golden, jsonl, python_dumps};
-
-fn j(text: &str) -> Value {
-    serde_json::from_str(text).unwrap()
-}
-
-fn o(text: &str) -> Object {
-    match j(text) {
-        Value::Object(o) => o,
-        other => panic!("not an object: {other}"),
-    }
-}
+use common::{assert_same_value, golden, jsonl, object as o, python_dumps, value as j};
 
 fn s(text: &str) -> String {
     text.to_owned()

@@ -13,16 +13,6 @@ use cable_proto::{
 };
 use common::*;
 
-fn failures(events: &[Event]) -> Vec<CommandError> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::CommandFailed { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- 1. wire format, 2. identifiers
 
 #[test]

@@ -8,16 +8,6 @@ use cable_proto::server::{Config, Event, Limits, SubscriptionAccept, Unsubscribe
 use cable_proto::{CommandError, Identity, JsonText, OriginPolicy};
 use common::*;
 
-fn failures(events: &[Event]) -> Vec<CommandError> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::CommandFailed { error, .. } => Some(error.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- 5. subscriptions
 
 #[test]

@@ -10,72 +10,38 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::CableServer;
+use common::{CableServer, NodeBackend};
 
 const SECRET: &str = "rpc-s3cret";
 const BROADCAST_KEY: &str = "bkey";
 
-fn js_dir() -> Option<PathBuf> {
+/// Whether node runs here (else skipped by `CABLE_SKIP_NODE=1`), with the
+/// packages installed.
+fn node_ready() -> bool {
     if !common::node_or_skip() {
-        return None;
+        return false;
     }
     common::ensure_npm_packages(&["@rails/actioncable", "ws", "@anycable/serverless-js"]);
-    Some(common::js_dir())
+    true
 }
 
-/// The backend process, killed on drop.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start(dir: &Path) -> Backend {
-        let mut child = Command::new("node")
-            .args(["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"])
-            .current_dir(dir)
-            .env("RPC_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run node");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the backend did not start");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Backend { child, port }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tests/js/rpc_backend.mjs`, with its call log.
+fn start_backend() -> NodeBackend {
+    NodeBackend::start(
+        &["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"],
+        &[("RPC_SECRET", SECRET.to_owned())],
+    )
 }
 
 #[test]
 fn serverless_js_backend_with_the_rails_client() {
-    let Some(dir) = js_dir() else { return };
-    let backend = Backend::start(&dir);
-    let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend();
+    let rpc_url = backend.rpc_url();
     let server = CableServer::start(&[
         "--rpc-url",
         &rpc_url,
@@ -124,9 +90,11 @@ fn serverless_js_backend_with_the_rails_client() {
 #[test]
 fn a_shutdown_makes_the_disconnect_call_of_every_open_connection() {
     const N: usize = 20;
-    let Some(dir) = js_dir() else { return };
-    let backend = Backend::start(&dir);
-    let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend();
+    let rpc_url = backend.rpc_url();
     let mut server = CableServer::start(&[
         "--rpc-url",
         &rpc_url,
