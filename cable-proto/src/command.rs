@@ -12,10 +12,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::error::{truncate, CommandError};
+use crate::error::CommandError;
 use crate::json::InvalidJson;
+use crate::scalar::{read_object, Key, NotAnObject, Scalar};
 
 /// A client command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,22 +105,13 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
             column: e.valid_up_to() + 1,
         })
     })?;
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| {
-        let err = InvalidJson::from_serde(e);
-        // The visitor refuses non-objects at the first token; tell a valid
-        // non-object apart from text that is not JSON at all.
-        if err.kind == crate::json::JsonErrorKind::Data {
-            match serde_json::from_str::<IgnoredAny>(text) {
-                Ok(_) => CommandError::NotAnObject,
-                Err(e) => CommandError::InvalidJson(InvalidJson::from_serde(e)),
-            }
-        } else {
-            CommandError::InvalidJson(err)
-        }
+    let fields: Fields<'_> = read_object(text).map_err(|e| match e {
+        NotAnObject::OtherValue => CommandError::NotAnObject,
+        NotAnObject::Invalid(err) => CommandError::InvalidJson(err),
     })?;
     let command = match fields.command {
         None => return Err(CommandError::MissingCommand),
-        Some(Field::Str(name)) => name,
+        Some(Scalar::Str(name)) => name,
         Some(other) => return Err(CommandError::UnknownCommand(other.describe())),
     };
     let Fields {
@@ -127,9 +119,9 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
     } = fields;
     let identifier = || -> Result<Cow<'_, str>, CommandError> {
         match identifier {
-            None | Some(Field::Null) => Err(CommandError::MissingIdentifier),
-            Some(Field::Str(id)) => Ok(id),
-            Some(Field::Other(_)) => Err(CommandError::IdentifierNotString),
+            None | Some(Scalar::Null) => Err(CommandError::MissingIdentifier),
+            Some(Scalar::Str(id)) => Ok(id),
+            Some(_) => Err(CommandError::IdentifierNotString),
         }
     };
     match &*command {
@@ -142,14 +134,14 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
         "message" => {
             let identifier = identifier()?;
             let data = match data {
-                None | Some(Field::Null) => return Err(CommandError::MissingData),
-                Some(Field::Str(data)) => data,
-                Some(Field::Other(_)) => return Err(CommandError::DataNotString),
+                None | Some(Scalar::Null) => return Err(CommandError::MissingData),
+                Some(Scalar::Str(data)) => data,
+                Some(_) => return Err(CommandError::DataNotString),
             };
             Ok(Command::Message { identifier, data })
         }
         _ => Err(CommandError::UnknownCommand(
-            Field::Str(command.clone()).describe(),
+            Scalar::Str(command.clone()).describe(),
         )),
     }
 }
@@ -159,31 +151,24 @@ pub fn parse(frame: &[u8]) -> Result<Command<'_>, CommandError> {
 /// Returns `None` for no action (a missing, `null` or empty `action`, which
 /// Rails dispatches to `receive`).
 pub(crate) fn data_action(data: &str) -> Result<Option<Cow<'_, str>>, CommandError> {
-    let action: DataAction<'_> = serde_json::from_str(data).map_err(|e| {
-        let err = InvalidJson::from_serde(e);
-        if err.kind == crate::json::JsonErrorKind::Data {
-            match serde_json::from_str::<IgnoredAny>(data) {
-                Ok(_) => CommandError::DataNotObject,
-                Err(e) => CommandError::DataNotJson(InvalidJson::from_serde(e)),
-            }
-        } else {
-            CommandError::DataNotJson(err)
-        }
+    let action: DataAction<'_> = read_object(data).map_err(|e| match e {
+        NotAnObject::OtherValue => CommandError::DataNotObject,
+        NotAnObject::Invalid(err) => CommandError::DataNotJson(err),
     })?;
     match action.0 {
-        None | Some(Field::Null) => Ok(None),
-        Some(Field::Str(name)) if name.is_empty() => Ok(None),
-        Some(Field::Str(name)) => Ok(Some(name)),
-        Some(Field::Other(_)) => Err(CommandError::ActionNotString),
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Str(name)) if name.is_empty() => Ok(None),
+        Some(Scalar::Str(name)) => Ok(Some(name)),
+        Some(_) => Err(CommandError::ActionNotString),
     }
 }
 
 /// The three fields of a command; others are skipped. The last occurrence of
 /// a duplicated key wins, as with Ruby's JSON parser.
 struct Fields<'a> {
-    command: Option<Field<'a>>,
-    identifier: Option<Field<'a>>,
-    data: Option<Field<'a>>,
+    command: Option<Scalar<'a>>,
+    identifier: Option<Scalar<'a>>,
+    data: Option<Scalar<'a>>,
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
@@ -218,7 +203,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 }
 
 /// The `action` key of a message's data object.
-struct DataAction<'a>(Option<Field<'a>>);
+struct DataAction<'a>(Option<Scalar<'a>>);
 
 impl<'de> Deserialize<'de> for DataAction<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -241,82 +226,6 @@ impl<'de> Deserialize<'de> for DataAction<'de> {
             }
         }
         deserializer.deserialize_map(V)
-    }
-}
-
-/// A field's value in one pass: the string it holds (borrowed when it has
-/// no escapes), `null`, or a short description of a value of another type.
-enum Field<'a> {
-    Str(Cow<'a, str>),
-    Null,
-    Other(Box<str>),
-}
-
-impl Field<'_> {
-    /// The value as an error message shows it, cut to 64 bytes.
-    fn describe(&self) -> Box<str> {
-        match self {
-            Self::Str(s) => truncate(&serde_json::to_string(s).unwrap_or_default(), 64),
-            Self::Null => "null".into(),
-            Self::Other(text) => text.clone(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Field<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Field<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Owned(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Field<'de>, E> {
-                Ok(Field::Null)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field<'de>, E> {
-                Ok(Field::Other(v.to_string().into()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<'de>, E> {
-                Ok(Field::Other(v.to_string().into()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<'de>, E> {
-                Ok(Field::Other(v.to_string().into()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<'de>, E> {
-                Ok(Field::Other(v.to_string().into()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Field::Other("{…}".into()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Field::Other("[…]".into()))
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
-/// A map key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Field::deserialize(deserializer)? {
-            Field::Str(s) => Ok(Key(s)),
-            _ => Err(de::Error::custom("a key must be a string")),
-        }
     }
 }
 

@@ -52,6 +52,7 @@ pub mod handshake;
 mod hash;
 mod identifier;
 pub mod json;
+mod scalar;
 mod scan;
 pub mod server;
 mod slab;

@@ -351,7 +351,19 @@ pub trait CableApp: Send + 'static {
     /// starts: an app that calls a backend counts its calls there
     /// ([`Metrics::rpc_call`](crate::metrics::Metrics::rpc_call)).
     fn attach_metrics(&mut self, _metrics: std::sync::Arc<crate::metrics::Metrics>) {}
+
+    /// The server is stopping (every client gone, or the shutdown timeout
+    /// passed): work the app still owes for closed connections (calls to a
+    /// backend, say), which the host awaits until `deadline` (the end of
+    /// `--shutdown-timeout-ms`) before exiting. `None` (the default):
+    /// nothing to finish.
+    fn shutdown(&mut self, _deadline: Instant) -> Option<ShutdownWork> {
+        None
+    }
 }
+
+/// What an app finishes at shutdown ([`CableApp::shutdown`]).
+pub type ShutdownWork = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// An application that decides everything at once: a synchronous policy on
 /// top of the core's tokens. Every `SyncApp` is a [`CableApp`].

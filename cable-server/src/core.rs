@@ -292,6 +292,17 @@ impl Core {
                 }
             }
         }
+        // What the app still owes for closed connections (AnyCable RPC's
+        // /disconnect calls), within what is left of the shutdown timeout.
+        let deadline = self.shutdown_deadline.unwrap_or_else(Instant::now);
+        if let Some(work) = self.app.shutdown(deadline) {
+            if tokio::time::timeout_at(deadline.into(), work)
+                .await
+                .is_err()
+            {
+                tracing::warn!("shutdown timeout: the app's remaining work is cut short");
+            }
+        }
     }
 
     fn handle(&mut self, input: CoreInput) {
@@ -564,8 +575,12 @@ impl Core {
                     binary,
                 } = &event
                 {
-                    self.dialects
-                        .received(&mut self.server, *connection, frame, *binary, now);
+                    if self
+                        .dialects
+                        .received(&mut self.server, *connection, frame, *binary, now)
+                    {
+                        self.spend_invalid(*connection, now);
+                    }
                     continue;
                 }
                 if let Event::Publish {
@@ -649,7 +664,9 @@ impl Core {
         let Some(publisher) = &self.publisher else {
             let delivery = match except {
                 Some(except) => self.server.broadcast_except(stream, payload, except, now),
-                None => self.anycable.broadcast(&mut self.server, stream, payload, now),
+                None => self
+                    .anycable
+                    .broadcast(&mut self.server, stream, payload, now),
             };
             self.delivered(&delivery);
             return;
@@ -698,8 +715,10 @@ impl Core {
         }
     }
 
-    /// One more frame the core refused: past the connection's budget, it is
-    /// disconnected (`invalid_request`, no reconnect).
+    /// One more frame the core (or a plain dialect) refused: past the
+    /// connection's budget, it is disconnected (Action Cable:
+    /// `invalid_request`, no reconnect; BuddyBoss: its error frame, then the
+    /// close).
     fn spend_invalid(&mut self, connection: ConnectionId, now: Instant) {
         let Some(Some(slot)) = self.slots.get_mut(connection.index() as usize) else {
             return;
@@ -708,6 +727,8 @@ impl Core {
             return;
         }
         self.refusals.record(Refusal::InvalidFrames);
+        self.dialects
+            .refused_too_often(&mut self.server, connection, now);
         let _ = self
             .server
             .disconnect(connection, DisconnectReason::InvalidRequest, false, now);

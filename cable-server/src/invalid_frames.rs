@@ -3,7 +3,10 @@
 //! commands for unknown subscriptions, frames over the size limit...) spends
 //! from a token bucket; past it, the core task disconnects the connection
 //! with `{"type":"disconnect","reason":"invalid_request","reconnect":false}`
-//! (`reconnect: false`, so that a misbehaving client does not loop).
+//! (`reconnect: false`, so that a misbehaving client does not loop). A
+//! BuddyBoss connection's refusals (its `{"type":"error"}` replies) spend from
+//! the same bucket; past it, it gets BuddyBoss' error frame
+//! `too many refused frames: disconnected`, then the close.
 
 use std::time::Instant;
 

@@ -23,7 +23,7 @@
 //! | `cable_redis_publishes_total` / `cable_redis_publish_failures_total` | counter | `PUBLISH`es of app broadcasts, and those that failed |
 //! | `cable_redis_connected` | gauge | 1 while the subscriber is connected to Redis |
 //! | `cable_redis_reconnects_total` | counter | subscriber connections after the first |
-//! | `cable_rpc_calls_total{method,outcome}` | counter | RPC calls to the backend |
+//! | `cable_rpc_calls_total{method,outcome}` | counter | RPC calls to the backend (outcome `dropped`: a disconnect call the full backlog refused) |
 //! | `cable_rpc_duration_seconds{method}` | histogram | their latency |
 //! | `process_resident_memory_bytes` | gauge | resident memory of the process |
 
@@ -214,6 +214,12 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Counts one RPC call of `method` that was never made: the backlog
+    /// of such calls was full (outcome `dropped`).
+    pub fn rpc_dropped(&self, method: &str) {
+        self.rpc_calls.with_label_values(&[method, "dropped"]).inc();
+    }
+
     /// The histogram of one RPC method (for tests and embedders).
     pub fn rpc_duration(&self, method: &str) -> Histogram {
         self.rpc_duration.with_label_values(&[method])
@@ -258,6 +264,7 @@ mod tests {
         metrics.app_broadcasts.inc_by(3);
         metrics.slow_clients_cut.inc();
         metrics.rpc_call("connect", "ok", 0.003);
+        metrics.rpc_dropped("disconnect");
         let text = metrics.render(CoreGauges {
             connections: 2,
             subscriptions: 5,
@@ -271,6 +278,11 @@ mod tests {
         assert!(
             text.contains("cable_rpc_duration_seconds_bucket{method=\"connect\",le=\"0.005\"} 1\n")
         );
+        // A dropped call is counted, never timed.
+        assert!(
+            text.contains("cable_rpc_calls_total{method=\"disconnect\",outcome=\"dropped\"} 1\n")
+        );
+        assert!(!text.contains("cable_rpc_duration_seconds_count{method=\"disconnect\"}"));
         assert!(text.contains("process_resident_memory_bytes "));
         use prometheus::Encoder;
         assert!(CONTENT_TYPE.starts_with(TextEncoder::new().format_type()));

@@ -13,6 +13,7 @@
 use std::str::FromStr;
 use std::time::Instant;
 
+use cable_proto::dialect::buddyboss::BuddyBossError;
 use cable_proto::dialect::jac::Answer;
 use cable_proto::dialect::BuddyBoss;
 use cable_proto::server::{Protocol, Server};
@@ -273,7 +274,9 @@ impl Dialects {
         }
     }
 
-    /// A frame of a plain connection.
+    /// A frame of a plain connection; `true` when the dialect refused it
+    /// (answered BuddyBoss' error frame), which spends from the connection's
+    /// invalid-frame budget as the core's refusals do.
     pub(crate) fn received(
         &mut self,
         server: &mut Server,
@@ -281,15 +284,15 @@ impl Dialects {
         frame: &[u8],
         binary: bool,
         now: Instant,
-    ) {
+    ) -> bool {
         if server.protocol(connection) == Some(Protocol::Custom(JAC)) {
             if let Some(jac) = &mut self.jac {
                 jac.received(server, connection, frame, binary, now);
             }
-            return;
+            return false;
         }
         if server.protocol(connection) != Some(Protocol::Custom(BUDDYBOSS)) {
-            return;
+            return false;
         }
         let credentials = &self.credentials;
         let verify = |token: &str| credentials.verify_token(token, unix_now()).is_ok();
@@ -299,12 +302,31 @@ impl Dialects {
             .buddyboss
             .handle(server, connection, frame, binary, verify, now)
         {
-            Ok(handled) => {
-                if let Some(error) = handled.error {
+            Ok(handled) => match handled.error {
+                Some(error) => {
                     tracing::debug!(%connection, %error, "buddyboss: refused");
+                    true
                 }
+                None => false,
+            },
+            Err(error) => {
+                tracing::trace!(%connection, %error, "buddyboss: stale connection");
+                false
             }
-            Err(error) => tracing::trace!(%connection, %error, "buddyboss: stale connection"),
+        }
+    }
+
+    /// A connection is about to be closed for its refused frames: a
+    /// BuddyBoss connection is told why first, in its own error frame
+    /// (an Action Cable one gets the core's `invalid_request` disconnect).
+    pub(crate) fn refused_too_often(
+        &mut self,
+        server: &mut Server,
+        connection: ConnectionId,
+        now: Instant,
+    ) {
+        if server.protocol(connection) == Some(Protocol::Custom(BUDDYBOSS)) {
+            let _ = server.send_frame(connection, &BuddyBossError::TooManyRefusals.frame(), now);
         }
     }
 }

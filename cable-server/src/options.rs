@@ -237,7 +237,9 @@ pub struct Options {
     /// unknown commands, commands for unknown subscriptions, frames over the
     /// size limit (Rails ignores each of them). Past it, the connection gets
     /// {"type":"disconnect","reason":"invalid_request","reconnect":false}
-    /// and a close. 0: no bound.
+    /// and a close. BuddyBoss' refused frames (answered {"type":"error"})
+    /// count too; past it, BuddyBoss' error frame "too many refused frames:
+    /// disconnected" and a close. 0: no bound.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_invalid_frames_per_sec: u32,
 
@@ -259,8 +261,9 @@ pub struct Options {
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub close_grace_ms: u64,
 
-    /// On SIGINT/SIGTERM, how long to wait for clients to go before exiting
-    /// anyway.
+    /// On SIGINT/SIGTERM, how long to wait for clients to go (and then for
+    /// the app's remaining work: --rpc-url's /disconnect calls) before
+    /// exiting anyway.
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub shutdown_timeout_ms: u64,
 
@@ -300,12 +303,13 @@ pub struct Options {
     #[arg(long = "rpc-proxy-header", value_name = "NAME", default_values_t = vec!["cookie".to_owned()])]
     pub rpc_proxy_headers: Vec<String>,
 
-    /// Most /disconnect calls started per second (AnyCable's default: 100).
+    /// Most /disconnect calls started per second (AnyCable's default: 100);
+    /// at shutdown the calls still waiting are made at once.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub rpc_disconnect_rate: u32,
 
-    /// Most /disconnect calls waiting; past it they are dropped (AnyCable's
-    /// default: 4096).
+    /// Most /disconnect calls waiting; past it they are dropped, counted and
+    /// logged at most once a second (AnyCable's default: 4096).
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub rpc_disconnect_backlog: usize,
 

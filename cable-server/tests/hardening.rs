@@ -1,7 +1,7 @@
 //! The host's defences against adversarial peers, through the real binary
 //! on 127.0.0.1: the handshake deadline, the pending-handshake and
 //! connection caps, frames over the limit, broadcasts too large for a
-//! queue, invalid frames, the idle timeout, and rate-limited logging.
+//! queue, invalid frames (Action Cable's and BuddyBoss'), the idle timeout, and rate-limited logging.
 
 mod common;
 
@@ -658,6 +658,76 @@ async fn refused_frames_past_their_rate_disconnect_without_reconnect() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     subscribe_pubsub(&mut calm, "calm").await;
+}
+
+/// BuddyBoss' refusals (its `{"type":"error"}` replies) spend from the same
+/// budget: past it, the error reply of the refused frame, BuddyBoss' error
+/// frame saying why, then the close; frames sent after it are not answered.
+#[tokio::test]
+async fn buddyboss_refusals_past_their_rate_get_an_error_frame_and_a_close() {
+    let server = CableServer::start(&[
+        "--mount",
+        "/=buddyboss",
+        "--ping-interval-ms",
+        "100000",
+        "--max-invalid-frames-per-sec",
+        "10",
+    ]);
+    let url = format!("ws://{}/", server.addr);
+    let floods = [
+        (
+            Message::binary(vec![0u8; 16]),
+            json!({"type": "error", "message": "binary frames are not supported"}),
+        ),
+        (
+            Message::text(r#"{"type":"nope"}"#),
+            json!({"type": "error", "message": "unknown type \"nope\""}),
+        ),
+    ];
+    for (flood_frame, reply) in floods {
+        let (mut flood, _) = connect(&url, None, None).await.expect("upgrade");
+        for _ in 0..30 {
+            if flood.send(flood_frame.clone()).await.is_err() {
+                break;
+            }
+        }
+        // The bucket holds 10: the 11th refusal is the one past it.
+        for n in 0..11 {
+            assert_eq!(
+                next_frame(&mut flood).await,
+                Some(reply.clone()),
+                "reply {n}"
+            );
+        }
+        assert_eq!(
+            next_frame(&mut flood).await,
+            Some(json!({"type": "error", "message": "too many refused frames: disconnected"}))
+        );
+        let close = loop {
+            match timeout(WAIT, flood.next()).await.expect("a close in time") {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        };
+        assert_eq!(close.unwrap().code, CloseCode::Normal);
+    }
+    // A few now and then: each answered, the socket stays open.
+    let (mut calm, _) = connect(&url, None, None).await.expect("upgrade");
+    for _ in 0..8 {
+        calm.send(Message::text(r#"{"type":"nope"}"#))
+            .await
+            .unwrap();
+        assert_eq!(next_frame(&mut calm).await.unwrap()["type"], "error");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    calm.send(Message::text(r#"{"type":"join_thread","threadId":"calm"}"#))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = json!({"stream": "calm", "data": {"type": "note"}});
+    assert_eq!(post_broadcast(server.addr, None, &body).await, 201);
+    assert_eq!(next_frame(&mut calm).await, Some(json!({"type": "note"})));
 }
 
 #[tokio::test]

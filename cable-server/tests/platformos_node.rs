@@ -14,77 +14,41 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cable_channels::platformos::{channel_send_message, ConversateMessage};
-use common::CableServer;
+use common::{CableServer, NodeBackend};
 
 const BROADCAST_KEY: &str = "bkey";
 const SLOW_MS: &str = "2500";
 
-fn js_dir() -> Option<PathBuf> {
+/// Whether node runs here (else skipped by `CABLE_SKIP_NODE=1`), with the
+/// packages installed.
+fn node_ready() -> bool {
     if !common::node_or_skip() {
-        return None;
+        return false;
     }
     common::ensure_npm_packages(&["@rails/actioncable", "ws"]);
-    Some(common::js_dir())
+    true
 }
 
-/// The backend process, killed on drop.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start(dir: &Path, delay_ms: u64) -> Backend {
-        let mut child = Command::new("node")
-            .arg("platformos_backend.mjs")
-            .current_dir(dir)
-            .env("DELAY_MS", delay_ms.to_string())
-            .env("SLOW_MS", SLOW_MS)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run node");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the backend did not start");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Backend { child, port }
-    }
-
-    fn rpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}/_anycable", self.port)
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tests/js/platformos_backend.mjs`, answering after `delay_ms`.
+fn start_backend(delay_ms: u64) -> NodeBackend {
+    NodeBackend::start(
+        &["platformos_backend.mjs"],
+        &[
+            ("DELAY_MS", delay_ms.to_string()),
+            ("SLOW_MS", SLOW_MS.to_owned()),
+        ],
+    )
 }
 
 #[test]
 fn platformos_chat_with_the_rails_client() {
-    let Some(dir) = js_dir() else { return };
-    let backend = Backend::start(&dir, 0);
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend(0);
     let server = CableServer::start(&[
         "--app",
         "platformos",
@@ -117,8 +81,10 @@ fn platformos_chat_with_the_rails_client() {
 
 #[test]
 fn platformos_load_1000_subscribes_through_a_50ms_backend() {
-    let Some(dir) = js_dir() else { return };
-    let backend = Backend::start(&dir, 50);
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend(50);
     let concurrency = std::env::var("CABLE_LOAD_RPC_CONCURRENCY").unwrap_or_else(|_| "28".into());
     let server = CableServer::start(&[
         "--app",

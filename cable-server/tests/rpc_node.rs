@@ -10,72 +10,38 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::CableServer;
+use common::{CableServer, NodeBackend};
 
 const SECRET: &str = "rpc-s3cret";
 const BROADCAST_KEY: &str = "bkey";
 
-fn js_dir() -> Option<PathBuf> {
+/// Whether node runs here (else skipped by `CABLE_SKIP_NODE=1`), with the
+/// packages installed.
+fn node_ready() -> bool {
     if !common::node_or_skip() {
-        return None;
+        return false;
     }
     common::ensure_npm_packages(&["@rails/actioncable", "ws", "@anycable/serverless-js"]);
-    Some(common::js_dir())
+    true
 }
 
-/// The backend process, killed on drop.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start(dir: &Path) -> Backend {
-        let mut child = Command::new("node")
-            .args(["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"])
-            .current_dir(dir)
-            .env("RPC_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run node");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the backend did not start");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Backend { child, port }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `tests/js/rpc_backend.mjs`, with its call log.
+fn start_backend() -> NodeBackend {
+    NodeBackend::start(
+        &["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"],
+        &[("RPC_SECRET", SECRET.to_owned())],
+    )
 }
 
 #[test]
 fn serverless_js_backend_with_the_rails_client() {
-    let Some(dir) = js_dir() else { return };
-    let backend = Backend::start(&dir);
-    let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend();
+    let rpc_url = backend.rpc_url();
     let server = CableServer::start(&[
         "--rpc-url",
         &rpc_url,
@@ -115,4 +81,72 @@ fn serverless_js_backend_with_the_rails_client() {
         ],
         Duration::from_secs(120),
     );
+}
+
+/// A server shut down with N open connections makes their N `/disconnect`
+/// calls before it exits, though `--rpc-disconnect-rate 1` would take N
+/// seconds: at shutdown the queue is flushed without the rate, as AnyCable
+/// does, within `--shutdown-timeout-ms`.
+#[test]
+fn a_shutdown_makes_the_disconnect_call_of_every_open_connection() {
+    const N: usize = 20;
+    if !node_ready() {
+        return;
+    }
+    let backend = start_backend();
+    let rpc_url = backend.rpc_url();
+    let mut server = CableServer::start(&[
+        "--rpc-url",
+        &rpc_url,
+        "--rpc-secret",
+        SECRET,
+        "--rpc-disconnect-rate",
+        "1",
+        "--shutdown-timeout-ms",
+        "15000",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut clients = Vec::new();
+        for n in 0..N {
+            let mut ws = server.connect(&format!("?token=user{n}")).await;
+            let welcome = common::next_frame(&mut ws).await.expect("a welcome");
+            assert_eq!(welcome["type"], "welcome", "{welcome}");
+            clients.push(ws);
+        }
+        server.terminate();
+        // Each client reads its farewell and answers the close.
+        futures_util::future::join_all(
+            clients
+                .iter_mut()
+                .map(|ws| async { while common::next_frame(ws).await.is_some() {} }),
+        )
+        .await;
+    });
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+
+    let backend_addr = format!("127.0.0.1:{}", backend.port).parse().unwrap();
+    let (status, _, body) =
+        runtime.block_on(common::http(backend_addr, "GET", "/_test/log", &[], b""));
+    assert_eq!(status, 200);
+    let log: serde_json::Value = serde_json::from_str(&body).expect("the backend's log");
+    let mut users: Vec<String> = log["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|call| call["method"] == "disconnect")
+        .map(|call| {
+            let identifiers: serde_json::Value =
+                serde_json::from_str(call["body"]["identifiers"].as_str().expect("identifiers"))
+                    .expect("identifiers JSON");
+            identifiers["user"].as_str().expect("user").to_owned()
+        })
+        .collect();
+    users.sort();
+    let mut expected: Vec<String> = (0..N).map(|n| format!("user{n}")).collect();
+    expected.sort();
+    assert_eq!(users, expected, "one /disconnect call per open connection");
 }

@@ -29,6 +29,14 @@ pub fn value(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The JSON object of a text.
+pub fn object(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    match value(text) {
+        serde_json::Value::Object(o) => o,
+        other => panic!("not an object: {other}"),
+    }
+}
+
 /// Asserts two texts hold the same JSON value.
 #[track_caller]
 pub fn assert_same_value(encoded: &str, original: &str) {

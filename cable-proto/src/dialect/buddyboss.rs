@@ -26,7 +26,9 @@
 //!   the stream [`PRESENCE_STREAM`], which every BuddyBoss connection joins
 //!   when it opens ([`BuddyBoss::on_open`]);
 //! - every refusal answers the sender `{"type":"error","message":...}` and
-//!   delivers nothing.
+//!   delivers nothing; a host bounding refused frames answers the one past its
+//!   bound with [`BuddyBossError::TooManyRefusals`]' error frame too, then
+//!   closes the connection.
 
 use std::time::Instant;
 
@@ -113,6 +115,12 @@ pub enum BuddyBossError {
     /// A binary frame.
     #[error("binary frames are not supported")]
     Binary,
+    /// Not a refusal of one frame: the connection's refused frames went past
+    /// the host's bound (cable-server's `--max-invalid-frames-per-sec`). The
+    /// host sends this error frame, then closes the connection (the
+    /// BuddyBoss counterpart of Action Cable's `invalid_request` disconnect).
+    #[error("too many refused frames: disconnected")]
+    TooManyRefusals,
 }
 
 impl BuddyBossError {

@@ -7,11 +7,12 @@ use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::DisconnectReason;
 use crate::json::{InvalidJson, JsonErrorKind};
+use crate::scalar::{read_object, Key, NotAnObject, Scalar};
 
 impl DisconnectReason {
     /// The reason for a disconnect frame's `reason` string; never fails.
@@ -269,19 +270,9 @@ pub fn parse_server_frame(frame: &[u8]) -> Result<ServerFrame<'_>, ServerFrameEr
     let text = std::str::from_utf8(frame).map_err(|e| {
         ServerFrameError::InvalidJson(invalid_at(frame, e.valid_up_to(), JsonErrorKind::Syntax))
     })?;
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| {
-        let err = InvalidJson::from_serde(e);
-        // Every value is accepted by the visitors, so a data error is the
-        // top-level value not being an object; tell a valid non-object apart
-        // from text that is not JSON at all.
-        if err.kind == JsonErrorKind::Data {
-            match serde_json::from_str::<IgnoredAny>(text) {
-                Ok(_) => ServerFrameError::NotAnObject,
-                Err(e) => ServerFrameError::InvalidJson(InvalidJson::from_serde(e)),
-            }
-        } else {
-            ServerFrameError::InvalidJson(err)
-        }
+    let fields: Fields<'_> = read_object(text).map_err(|e| match e {
+        NotAnObject::OtherValue => ServerFrameError::NotAnObject,
+        NotAnObject::Invalid(err) => ServerFrameError::InvalidJson(err),
     })?;
     fields.into_frame(text)
 }
@@ -455,7 +446,11 @@ fn invalid_at(text: &[u8], offset: usize, kind: JsonErrorKind) -> InvalidJson {
 fn scalar<'a>(text: &'a str, raw: &'a RawValue) -> Result<Scalar<'a>, ServerFrameError> {
     let json = raw.get();
     if json.starts_with(['{', '[']) {
-        return Ok(Scalar::Other);
+        return Ok(if json.starts_with('{') {
+            Scalar::Object
+        } else {
+            Scalar::Array
+        });
     }
     // Already checked against JSON's grammar; only a string with an escaped
     // lone surrogate fails to decode.
@@ -519,72 +514,6 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
         }
         deserializer.deserialize_map(V)
-    }
-}
-
-/// A value as far as the parser needs to know it: a string (borrowed when
-/// it has no escapes), `null`, a boolean, or anything else.
-enum Scalar<'a> {
-    Str(Cow<'a, str>),
-    Null,
-    Bool(bool),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Str(Cow::Owned(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar<'de>, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
-/// An object key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Scalar::deserialize(deserializer)? {
-            Scalar::Str(key) => Ok(Key(key)),
-            _ => Err(de::Error::custom("a key must be a string")),
-        }
     }
 }
 

@@ -8,7 +8,20 @@ use cable_proto::server::{
     Config, Event, Frame, PendingConnection, Perform, PerformOutcome, Protocol, Server,
     SubscriptionAccept,
 };
-use cable_proto::{ConnectionId, HandshakeRequest, Identity, OriginPolicy, SubscriptionId};
+use cable_proto::{
+    CommandError, ConnectionId, HandshakeRequest, Identity, OriginPolicy, SubscriptionId,
+};
+
+/// The errors of the failed commands among `events`, in order.
+pub fn failures(events: &[Event]) -> Vec<CommandError> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CommandFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Unix time at the harness's start.
 pub const UNIX_START: u64 = 1_700_000_000;

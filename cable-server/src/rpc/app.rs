@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cable_proto::server::{
     Config, ConnectionAccept, DecisionTimeouts, Event, PendingConnection, PendingSubscription,
@@ -24,7 +24,7 @@ use super::protocol::{
 };
 use crate::app::{
     AppContext, CableApp, ControlRequest, CoreHandle, HttpResponse, PubSubApp, RequestInfo,
-    SyncApp, PUBSUB_CHANNEL,
+    ShutdownWork, SyncApp, PUBSUB_CHANNEL,
 };
 
 /// How much later than the call's own deadline the core's connect
@@ -428,7 +428,8 @@ impl RpcApp {
         };
         let settings = &self.settings;
         let client = &self.client;
-        self.disconnects
+        let queued = self
+            .disconnects
             .get_or_insert_with(|| {
                 DisconnectQueue::start(
                     client.clone(),
@@ -437,6 +438,10 @@ impl RpcApp {
                 )
             })
             .enqueue(call);
+        if !queued {
+            // `cable_rpc_calls_total{method="disconnect",outcome="dropped"}`.
+            client.count_dropped("disconnect");
+        }
     }
 }
 
@@ -492,6 +497,15 @@ fn log_refused(outcome: Result<(), crate::app::AnswerError>) {
 impl CableApp for RpcApp {
     fn name(&self) -> &str {
         self.name
+    }
+
+    /// The `/disconnect` calls of the connections closed so far (the
+    /// shutdown's among them) are made before the server exits.
+    fn shutdown(&mut self, deadline: Instant) -> Option<ShutdownWork> {
+        let queue = self.disconnects.take()?;
+        Some(Box::pin(async move {
+            queue.flush(deadline).await;
+        }))
     }
 
     fn control(

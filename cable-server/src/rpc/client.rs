@@ -150,6 +150,13 @@ impl RpcClient {
         answer
     }
 
+    /// Counts a call of `method` that was dropped before it was made.
+    pub fn count_dropped(&self, method: &str) {
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.rpc_dropped(method);
+        }
+    }
+
     /// Counts and times every call in `metrics` from now on (the first
     /// given stays).
     pub fn attach_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {

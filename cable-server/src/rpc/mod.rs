@@ -78,9 +78,12 @@
 //! | disconnect | done | done | tried again (3 attempts in all, backoff 200 ms, 400 ms), then dropped (logged) |
 //!
 //! `/disconnect` calls go through a queue (`--rpc-disconnect-rate` calls a
-//! second, `--rpc-disconnect-backlog` waiting; full: dropped and logged), as
-//! AnyCable's disconnect queue, so a mass disconnect does not flood the
-//! backend. A connection's commands reach the backend one at a time, in
+//! second, `--rpc-disconnect-backlog` waiting; full: dropped, counted and
+//! logged at most once a second), as AnyCable's disconnect queue, so a mass
+//! disconnect does not flood the backend. At shutdown the queue is flushed
+//! without the rate, as AnyCable does: the calls of every connection closed
+//! by then (the shutdown's own among them) are made before the server exits,
+//! within `--shutdown-timeout-ms`. A connection's commands reach the backend one at a time, in
 //! arrival order (the core holds the later ones while a decision is
 //! pending), except `unsubscribe`, sent when the core has already removed
 //! the subscription; other connections proceed meanwhile.

@@ -110,22 +110,7 @@ impl CableServer {
             });
             rx
         });
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("cable-server did not print its address");
-        let url = line
-            .strip_prefix("cable-server listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let url = first_stdout_line(&mut child, "cable-server listening on http://");
         let addr = url.split('/').next().unwrap().parse().expect("address");
         (CableServer { child, addr }, log)
     }
@@ -175,6 +160,64 @@ impl CableServer {
         .await
         .expect("connect")
         .0
+    }
+}
+
+/// The first line `child` prints on its (piped) stdout, within 30 s, less
+/// `prefix`, which it must start with. The rest of stdout is drained so the
+/// child never blocks on a full pipe.
+pub fn first_stdout_line(child: &mut Child, prefix: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no first line starting with {prefix:?} in 30 s"));
+    line.strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}
+
+/// A test backend in Node (`tests/js/*_backend.mjs`) that prints
+/// `listening <port>` once it serves on 127.0.0.1; killed on drop.
+pub struct NodeBackend {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl NodeBackend {
+    /// Runs `node ARGS` in `tests/js` with `env`, and waits for its port.
+    pub fn start(args: &[&str], env: &[(&str, String)]) -> NodeBackend {
+        let mut child = Command::new("node")
+            .args(args)
+            .current_dir(js_dir())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run node");
+        let port = first_stdout_line(&mut child, "listening ")
+            .parse()
+            .expect("a port");
+        NodeBackend { child, port }
+    }
+
+    /// Its AnyCable RPC URL (`/_anycable`).
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}/_anycable", self.port)
+    }
+}
+
+impl Drop for NodeBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

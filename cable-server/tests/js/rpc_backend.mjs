@@ -115,7 +115,10 @@ async function readBody(req) {
 
 function reply(res, status, value) {
   const body = JSON.stringify(value);
-  res.writeHead(status, { "content-type": "application/json" });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
