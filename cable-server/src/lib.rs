@@ -213,10 +213,9 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
         perform: deadline,
     };
     app.configure(&mut config);
-    // Sessions are restored without asking the app: only the pubsub app,
-    // which keeps no state per connection, is known to be ready for that.
-    let resumable = options.rpc_url.is_none() && options.app == AppKind::Pubsub;
-    options.anycable.configure(&mut config, resumable);
+    // Sessions are restored without the app's connect: only for an app
+    // that moves its state per connection on a restore.
+    options.anycable.configure(&mut config, app.resumable());
     config.origins.allowed.extend(
         options
             .allowed_origins

@@ -404,6 +404,25 @@ impl RpcApp {
         });
     }
 
+    /// A session came back on a new connection: what the backend gave the
+    /// previous one (identifiers, `cstate`, each channel's `istate`) is the
+    /// new one's, under a new sid; the backend is not asked again.
+    fn restored(&self, restored: &cable_proto::server::SessionRestored) {
+        let mut conns = self.conns.lock().expect("rpc state");
+        let Some(mut conn) = conns.remove(&restored.previous_connection) else {
+            return;
+        };
+        conn.sid = self.new_sid();
+        let previous = std::mem::take(&mut conn.subs);
+        let moved = restored.previous_subscriptions.iter();
+        conn.subs = moved
+            .zip(&restored.subscriptions)
+            .filter_map(|(old, (new, _))| Some((*new, previous.get(old)?.clone())))
+            .collect();
+        tracing::debug!(connection = %restored.connection, subscriptions = conn.subs.len(), "rpc session restored");
+        conns.insert(restored.connection, conn);
+    }
+
     fn closed(&mut self, connection: ConnectionId) {
         let Some(conn) = self.conns.lock().expect("rpc state").remove(&connection) else {
             return;
@@ -500,6 +519,13 @@ impl CableApp for RpcApp {
         request: &ControlRequest<'_>,
     ) -> Option<HttpResponse> {
         self.hooks.control(request)
+    }
+
+    /// A restored session keeps the connection's identifiers and `cstate`
+    /// and each subscription's `istate` (AnyCable's session cache), with no
+    /// Connect call.
+    fn resumable(&self) -> bool {
+        true
     }
 
     fn configure(&self, config: &mut Config) {
@@ -649,6 +675,7 @@ impl CableApp for RpcApp {
                 _ => self.unsubscribe(connection, subscription),
             },
             Event::Closed { connection, .. } => self.closed(connection),
+            Event::SessionRestored(restored) => self.restored(&restored),
             _ => {}
         }
     }
