@@ -133,7 +133,8 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
             disconnect_rate: options.rpc_disconnect_rate.max(1),
             disconnect_backlog: options.rpc_disconnect_backlog.max(1),
         };
-        let app = rpc::RpcApp::new(settings)?;
+        let app =
+            rpc::RpcApp::new(settings)?.with_signed_streams(options.anycable.signed_streams());
         if options.app == AppKind::Platformos {
             let hooks = platformos::PlatformOsHooks::new(options.require_csrf);
             return Ok(Box::new(app.with_hooks("platformos", Arc::new(hooks))));

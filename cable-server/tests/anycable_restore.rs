@@ -10,59 +10,15 @@
 //! missing); without node the test fails, unless `CABLE_SKIP_NODE=1`.
 
 mod common;
+mod rpc_backend;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::CableServer;
+use rpc_backend::Backend;
 
 const SECRET: &str = "rpc-s3cret";
 const BROADCAST_KEY: &str = "bkey";
-
-/// The backend process, killed on drop.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start(dir: &Path) -> Backend {
-        let mut child = Command::new("node")
-            .args(["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"])
-            .current_dir(dir)
-            .env("RPC_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run node");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the backend did not start");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Backend { child, port }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn sessions_of_rpc_and_reference_apps_are_restored_with_their_state() {
@@ -71,7 +27,7 @@ fn sessions_of_rpc_and_reference_apps_are_restored_with_their_state() {
     }
     common::ensure_npm_packages(&["@anycable/web", "@anycable/serverless-js", "ws"]);
     let dir = common::js_dir();
-    let backend = Backend::start(&dir);
+    let backend = Backend::start(&dir, SECRET);
     let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
     let rpc = CableServer::start(&[
         "--rpc-url",

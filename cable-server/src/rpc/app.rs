@@ -97,6 +97,8 @@ pub struct RpcApp {
     conns: Conns,
     disconnects: Option<DisconnectQueue>,
     pubsub: PubSubApp,
+    /// `Turbo::StreamsChannel` is served by `pubsub` (a secret is set).
+    turbo_local: bool,
     sid_seed: u64,
     sids: AtomicU64,
     hooks: Arc<dyn RpcHooks>,
@@ -121,11 +123,21 @@ impl RpcApp {
             conns: Arc::default(),
             disconnects: None,
             pubsub: PubSubApp::default(),
+            turbo_local: false,
             sid_seed: crate::random_seed(),
             sids: AtomicU64::new(0),
             hooks: Arc::new(NoHooks),
             name: "rpc",
         })
+    }
+
+    /// Serves signed `$pubsub` streams and, when a secret is set for them,
+    /// `Turbo::StreamsChannel` itself, without calling the backend (as
+    /// AnyCable does with its streams secrets).
+    pub fn with_signed_streams(mut self, signed: crate::signed_streams::SignedStreams) -> Self {
+        self.turbo_local = signed.turbo.is_some() || signed.streams.is_some();
+        self.pubsub = PubSubApp::default().with_signed_streams(signed);
+        self
     }
 
     /// The same app with `hooks` ([`RpcHooks`]) and `name` (for logs).
@@ -161,8 +173,14 @@ impl RpcApp {
         (url, headers)
     }
 
-    fn is_pubsub(identifier: &cable_proto::Identifier) -> bool {
-        identifier.channel() == PUBSUB_CHANNEL
+    /// A channel the server serves itself: `$pubsub`, and Turbo streams
+    /// when their secret is set.
+    fn is_pubsub(&self, identifier: &cable_proto::Identifier) -> bool {
+        match identifier.channel() {
+            PUBSUB_CHANNEL => true,
+            crate::signed_streams::TURBO_STREAMS_CHANNEL => self.turbo_local,
+            _ => false,
+        }
     }
 
     fn subscribe(
@@ -633,7 +651,7 @@ impl CableApp for RpcApp {
                 pending,
                 ..
             } => {
-                if Self::is_pubsub(&identifier) {
+                if self.is_pubsub(&identifier) {
                     let event = Event::SubscriptionRequested {
                         connection,
                         identity: Identity::new(""),
@@ -647,7 +665,7 @@ impl CableApp for RpcApp {
                 }
             }
             Event::Perform(perform) => {
-                if Self::is_pubsub(&perform.identifier) {
+                if self.is_pubsub(&perform.identifier) {
                     SyncApp::handle_event(
                         &mut self.pubsub,
                         cx.server,
