@@ -127,6 +127,7 @@ impl Server {
                 .conns
                 .get(index)
                 .is_some_and(|c| c.state == ConnState::Open && c.protocol.is_action_cable())
+                && !self.has_own_ping(index)
             {
                 self.push(index, ping.clone());
             }
