@@ -156,6 +156,9 @@ impl Server {
     /// A connection was opened with `subprotocol`.
     pub(super) fn ext_opened(&mut self, index: u32, generation: u32, subprotocol: Option<&str>) {
         let extended = subprotocol == Some(PROTOCOL_V1_EXT_JSON);
+        if let Some(conn) = self.conns.get_mut(index) {
+            conn.extended = extended;
+        }
         if extended {
             self.ext.conns.insert(
                 index,
