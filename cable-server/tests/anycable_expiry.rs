@@ -2,7 +2,8 @@
 //! `--jwt-secret`, an extended connection whose JWT expires in a few
 //! seconds, dropped and restored with its sid; the restored connection gets
 //! `token_expired` at the token's `exp`, not a token life later, and a
-//! session whose token expired while it was away is not restored.
+//! session whose token expired while it was away is not restored. An app
+//! that cannot resume (`--app circle`) gives a fresh welcome.
 
 mod common;
 
@@ -94,4 +95,30 @@ async fn a_restored_session_expires_with_its_token() {
         frame,
         serde_json::json!({"type":"disconnect","reason":"unauthorized","reconnect":false})
     );
+}
+
+/// `--app circle` keeps state per connection it cannot move: no session is
+/// kept, and a client back with its sid is authenticated again and gets a
+/// fresh welcome.
+#[tokio::test]
+async fn an_app_that_cannot_resume_gives_a_fresh_welcome() {
+    let server = CableServer::start(&["--app", "circle", "--jwt-secret", SECRET]);
+    let (token, _) = jwt("42", 3600);
+    let (ws, welcome) = open(&server, &format!("?token={token}")).await;
+    let sid = welcome["sid"].as_str().unwrap().to_owned();
+    drop_socket(ws).await;
+    let (_ws, welcome) = open(&server, &format!("?token={token}&sid={sid}")).await;
+    assert_eq!(welcome.get("restored"), None, "{welcome}");
+    let fresh = welcome["sid"].as_str().unwrap();
+    assert!(!fresh.is_empty() && fresh != sid, "{welcome}");
+    // Without a token the sid alone is not enough.
+    let (mut ws, _) = connect(
+        &server.url(&format!("?sid={fresh}")),
+        Some(&server.origin()),
+        Some(EXT),
+    )
+    .await
+    .expect("connect");
+    let frame = next_message(&mut ws).await.unwrap();
+    assert_eq!(frame["type"], "disconnect", "{frame}");
 }
