@@ -40,7 +40,7 @@ async fn open(server: &CableServer, query: &str) -> (Ws, serde_json::Value) {
 /// Drops the TCP connection with no close frame (a network failure).
 async fn drop_socket(ws: Ws) {
     drop(ws);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 #[tokio::test]

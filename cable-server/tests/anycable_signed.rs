@@ -213,6 +213,7 @@ async fn signed_names_over_rpc() {
     };
     // The backend authenticates the connection.
     let mut ws = server.connect("?token=alice").await;
+    assert_eq!(next_message(&mut ws).await.unwrap()["type"], "welcome");
     let connects = calls().await;
     assert_eq!(connects.len(), 1, "{connects:?}");
     assert_eq!(connects[0]["method"], "connect");

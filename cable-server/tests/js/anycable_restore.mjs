@@ -48,7 +48,7 @@ function cableWith(record, port, query) {
     protocol: "actioncable-v1-ext-json",
     websocketImplementation: recordingSocket(record, port),
     logLevel: process.env.CABLE_E2E_DEBUG ? "debug" : "error",
-    reconnectStrategy: () => 300,
+    reconnectStrategy: () => 700,
   });
 }
 
