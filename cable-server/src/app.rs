@@ -53,7 +53,7 @@ use cable_proto::server::{
     Config, ConnectionAccept, Event, PendingConnection, PendingPerform, PendingSubscription,
     PerformOutcome, Server, SubscriptionAccept,
 };
-use cable_proto::{DisconnectReason, Identity, UsageError};
+use cable_proto::{ConnectionId, DisconnectReason, Identity, UsageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreInput;
@@ -333,6 +333,11 @@ pub trait CableApp: Send + 'static {
     fn resumable(&self) -> bool {
         false
     }
+
+    /// A session is being restored on `connection`, which came with
+    /// `request` (instead of [`connect`](Self::connect)); its
+    /// [`Event::SessionRestored`] follows.
+    fn resuming(&mut self, _request: &RequestInfo, _connection: ConnectionId) {}
 
     /// A connection waits for authentication: accept it
     /// ([`Server::accept_connection`]) or reject it

@@ -428,9 +428,14 @@ impl RpcApp {
     fn restored(&self, restored: &cable_proto::server::SessionRestored) {
         let mut conns = self.conns.lock().expect("rpc state");
         let Some(mut conn) = conns.remove(&restored.previous_connection) else {
+            conns.remove(&restored.connection);
             return;
         };
         conn.sid = self.new_sid();
+        if let Some(fresh) = conns.remove(&restored.connection) {
+            conn.url = fresh.url;
+            conn.headers = fresh.headers;
+        }
         let previous = std::mem::take(&mut conn.subs);
         let moved = restored.previous_subscriptions.iter();
         conn.subs = moved
@@ -544,6 +549,21 @@ impl CableApp for RpcApp {
     /// Connect call.
     fn resumable(&self) -> bool {
         true
+    }
+
+    /// The restored session's env is the new request's (its URL and
+    /// headers), as AnyCable's is.
+    fn resuming(&mut self, request: &RequestInfo, connection: ConnectionId) {
+        let (url, headers) = self.env_of(request);
+        let conn = Conn {
+            url,
+            headers,
+            ..Conn::default()
+        };
+        self.conns
+            .lock()
+            .expect("rpc state")
+            .insert(connection, conn);
     }
 
     fn configure(&self, config: &mut Config) {

@@ -108,6 +108,9 @@ async function main() {
     assertEqual(counts.length, 2, "count calls");
     assertEqual(counts[1].body.connection_identifiers, JSON.stringify({ user: "alice" }), "identifiers after the restore");
     assertEqual(counts[1].body.env.cstate, { user: "alice" }, "cstate after the restore");
+    // The env is the new request's, as AnyCable's: the URL it came back with.
+    assert(counts[0].body.env.url.endsWith("/cable?token=alice"), `first url: ${counts[0].body.env.url}`);
+    assert(counts[1].body.env.url.includes("sid="), `url after the restore: ${counts[1].body.env.url}`);
     // istate goes to the backend per channel, as AnyCable sends it.
     assertEqual(counts[1].body.env.istate, { [identifier]: JSON.stringify({ room: "lobby", count: 1 }) }, "istate after the restore");
     assert(!calls.some((c) => c.method === "disconnect" && c.body.identifiers === JSON.stringify({ user: "alice" })), "no disconnect call for the gap");
