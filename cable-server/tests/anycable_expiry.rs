@@ -70,7 +70,7 @@ async fn a_restored_session_expires_with_its_token() {
         serde_json::json!({"type":"disconnect","reason":"token_expired","reconnect":false})
     );
     assert!(
-        waited + Duration::from_millis(300) >= left && waited <= left + Duration::from_secs(1),
+        waited + Duration::from_millis(300) >= left && waited <= left + Duration::from_secs(3),
         "token_expired after {waited:?}, the token had {left:?} left"
     );
     assert!(next_frame(&mut ws).await.is_none(), "closed");

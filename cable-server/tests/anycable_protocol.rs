@@ -159,7 +159,7 @@ async fn own_ping_interval_and_millisecond_timestamps() {
     }
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(1_800) && waited < Duration::from_secs(4),
+        waited >= Duration::from_millis(1_800) && waited < Duration::from_secs(10),
         "two pings in {waited:?}"
     );
     // A plain connection ignores the parameters: the server's minute.
