@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use cable_proto::server::{
-    Config, Event, ExtendedConfig, PresenceAction, PROTOCOL_V1_EXT_JSON, PROTOCOL_V1_JSON,
+    Config, Event, ExtendedConfig, PingPrecision, PresenceAction, SessionPing,
+    PROTOCOL_V1_EXT_JSON, PROTOCOL_V1_JSON,
 };
 use cable_proto::{ConnectionId, HandshakeRequest, Identity, JsonText, OriginPolicy};
 use common::*;
@@ -44,6 +45,105 @@ fn connect(host: &mut Host, user: &str, protocol: &str) -> ConnectionId {
 
 fn text(s: &str) -> Out {
     Out::Text(s.to_owned())
+}
+
+#[test]
+fn session_ping_parameters_parse_as_anycable_reads_them() {
+    let ping = |pi, ptp| SessionPing::from_params(pi, ptp);
+    assert_eq!(
+        ping(Some("10"), None).interval,
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(ping(Some("0"), None).interval, Some(Duration::ZERO));
+    assert_eq!(ping(Some("-5"), None).interval, Some(Duration::ZERO));
+    // Not an integer: ignored (AnyCable logs it).
+    assert_eq!(ping(Some("1.5"), None).interval, None);
+    assert_eq!(ping(Some("x"), None), SessionPing::default());
+    assert_eq!(ping(None, Some("ms")).precision, PingPrecision::Millis);
+    assert_eq!(ping(None, Some("ns")).precision, PingPrecision::Nanos);
+    assert_eq!(ping(None, Some("s")).precision, PingPrecision::Seconds);
+    assert_eq!(ping(None, Some("us")).precision, PingPrecision::Seconds);
+}
+
+#[test]
+fn own_ping_interval_and_timestamp_precision() {
+    let mut host = host(None);
+    let own = connect(&mut host, "a", PROTOCOL_V1_EXT_JSON);
+    let nanos = connect(&mut host, "b", PROTOCOL_V1_EXT_JSON);
+    let silent = connect(&mut host, "c", PROTOCOL_V1_EXT_JSON);
+    let usual = connect(&mut host, "d", PROTOCOL_V1_EXT_JSON);
+    let plain = connect(&mut host, "e", PROTOCOL_V1_JSON);
+    let now = host.now;
+    let set = |host: &mut Host, conn, pi, ptp| {
+        host.server
+            .set_session_ping(conn, SessionPing::from_params(pi, ptp), now);
+    };
+    set(&mut host, own, Some("10"), Some("ms"));
+    set(&mut host, nanos, None, Some("ns"));
+    set(&mut host, silent, Some("0"), None);
+    // Plain connections keep Action Cable's pings.
+    set(&mut host, plain, Some("10"), Some("ms"));
+    // The server's beat (3 s): the usual and plain connections; the one
+    // with only its own precision, on its own timer of the same interval.
+    host.advance(Duration::from_secs(3));
+    let frames = host.all_frames();
+    // Deadlines fire before the beat.
+    assert_eq!(
+        frames,
+        vec![
+            (
+                nanos,
+                text(r#"{"type":"ping","message":1700000003000000000}"#)
+            ),
+            (usual, text(r#"{"type":"ping","message":1700000003}"#)),
+            (plain, text(r#"{"type":"ping","message":1700000003}"#)),
+        ]
+    );
+    host.advance(Duration::from_secs(3));
+    host.advance(Duration::from_secs(3));
+    let frames = host.all_frames();
+    assert!(
+        frames.iter().all(|(c, _)| *c != own && *c != silent),
+        "{frames:?}"
+    );
+    // 10 s: its own ping, in milliseconds.
+    host.advance(Duration::from_secs(1));
+    assert_eq!(
+        host.frames(own),
+        vec![text(r#"{"type":"ping","message":1700000010000}"#)]
+    );
+    host.advance(Duration::from_secs(10));
+    let frames = host.all_frames();
+    assert!(
+        frames.contains(&(own, text(r#"{"type":"ping","message":1700000020000}"#))),
+        "{frames:?}"
+    );
+    assert!(frames.iter().all(|(c, _)| *c != silent), "{frames:?}");
+}
+
+#[test]
+fn own_ping_interval_sets_the_pong_deadline() {
+    let mut host = host(Some(Duration::from_secs(2)));
+    let own = connect(&mut host, "a", PROTOCOL_V1_EXT_JSON);
+    let now = host.now;
+    host.server
+        .set_session_ping(own, SessionPing::from_params(Some("10"), None), now);
+    // The server's pings do not start its pong deadline.
+    host.advance(Duration::from_secs(9));
+    assert!(host.all_frames().is_empty());
+    host.advance(Duration::from_secs(1));
+    assert_eq!(
+        host.frames(own),
+        vec![text(r#"{"type":"ping","message":1700000010}"#)]
+    );
+    host.advance(Duration::from_secs(2));
+    assert_eq!(
+        host.frames(own),
+        vec![
+            text(r#"{"type":"disconnect","reason":"no_pong","reconnect":true}"#),
+            Out::Close(1000)
+        ]
+    );
 }
 
 #[test]

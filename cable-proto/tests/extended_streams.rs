@@ -285,7 +285,7 @@ fn subscribe_with_history_confirms_then_replays_since() {
 fn a_session_comes_back_with_its_subscriptions_and_no_callbacks() {
     let mut host = host();
     let conn = connect_ext(&mut host, "alice", "s1");
-    host.subscribe(conn, PUB, &["chat"]);
+    let sub = host.subscribe(conn, PUB, &["chat"]);
     host.server.handle_close(conn, host.now).unwrap();
     // No Unsubscribed, no Closed: the session is kept.
     let events = host.events();
@@ -311,6 +311,11 @@ fn a_session_comes_back_with_its_subscriptions_and_no_callbacks() {
     assert!(
         matches!(&events[..], [Event::StreamStarted(_), Event::SessionRestored(r)] if r.subscriptions.len() == 1)
     );
+    // The application learns which connection and subscriptions came back
+    // as which, to move what it keeps for them.
+    assert_eq!(restored.previous_connection, conn);
+    assert_eq!(restored.previous_subscriptions, vec![sub]);
+    assert_eq!(restored.subscriptions[0].1.as_str(), PUB);
     // Subscribed again without a subscribe: broadcasts arrive.
     host.server.broadcast_at(
         "chat",
@@ -331,6 +336,64 @@ fn a_session_comes_back_with_its_subscriptions_and_no_callbacks() {
         .restore_session(pending, "s1", "s3", host.now)
         .is_err());
     let _ = third;
+}
+
+#[test]
+fn a_restore_keeps_the_credential_expiry_and_is_refused_past_it() {
+    let mut host = host();
+    let (conn, pending, _) = open(&mut host, &[PROTOCOL_V1_EXT_JSON]);
+    let expires = host.now + Duration::from_secs(60);
+    let accept =
+        cable_proto::server::ConnectionAccept::new(Identity::new("alice")).expires_at(expires);
+    host.server
+        .accept_session(pending, accept, "s1", host.now)
+        .unwrap();
+    host.frames(conn);
+    host.subscribe(conn, PUB, &["chat"]);
+    host.server.handle_close(conn, host.now).unwrap();
+    host.events();
+    host.advance(Duration::from_secs(30));
+    // Restored: the credential still expires when it did, not 60 s later.
+    let (again, pending, _) = open(&mut host, &[PROTOCOL_V1_EXT_JSON]);
+    host.server
+        .restore_session(pending, "s1", "s2", host.now)
+        .unwrap();
+    assert_eq!(host.server.expiry(again), Some(expires));
+    host.frames(again);
+    host.advance(Duration::from_secs(30));
+    assert_eq!(
+        host.frames(again),
+        vec![
+            text(r#"{"type":"disconnect","reason":"token_expired","reconnect":false}"#),
+            Out::Close(1000)
+        ]
+    );
+    // A session kept past its credential's expiry is not restored: it ends.
+    let (conn, pending, _) = open(&mut host, &[PROTOCOL_V1_EXT_JSON]);
+    let accept = cable_proto::server::ConnectionAccept::new(Identity::new("bob"))
+        .expires_at(host.now + Duration::from_secs(10));
+    host.server
+        .accept_session(pending, accept, "s3", host.now)
+        .unwrap();
+    host.frames(conn);
+    host.subscribe(conn, PUB, &["chat"]);
+    host.server.handle_close(conn, host.now).unwrap();
+    host.events();
+    host.advance(Duration::from_secs(11));
+    let (_, pending, _) = open(&mut host, &[PROTOCOL_V1_EXT_JSON]);
+    assert!(host
+        .server
+        .restore_session(pending, "s3", "s4", host.now)
+        .is_err());
+    let events = host.events();
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Unsubscribed { .. }, Event::Closed { identity: Some(i), .. }] if i.as_str() == "bob"
+        ),
+        "{events:?}"
+    );
+    assert_eq!(host.server.kept_sessions(), 0);
 }
 
 #[test]

@@ -185,6 +185,16 @@ impl ReferenceApp {
                 };
             }
             Event::Perform(perform) => self.perform(server, perform, now),
+            // A session came back (AnyCable's resume): its subscriptions
+            // live on under new ids, with what they had.
+            Event::SessionRestored(restored) => {
+                let moved = restored.previous_subscriptions.iter();
+                for (previous, (now_id, _)) in moved.zip(&restored.subscriptions) {
+                    if let Some(stream) = self.bench_streams.remove(previous) {
+                        self.bench_streams.insert(*now_id, stream);
+                    }
+                }
+            }
             Event::Unsubscribed {
                 subscription,
                 identity,

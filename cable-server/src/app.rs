@@ -53,7 +53,7 @@ use cable_proto::server::{
     Config, ConnectionAccept, Event, PendingConnection, PendingPerform, PendingSubscription,
     PerformOutcome, Server, SubscriptionAccept,
 };
-use cable_proto::{DisconnectReason, Identity, UsageError};
+use cable_proto::{ConnectionId, DisconnectReason, Identity, UsageError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreInput;
@@ -324,6 +324,21 @@ pub trait CableApp: Send + 'static {
     /// command-line options first.
     fn configure(&self, _config: &mut Config) {}
 
+    /// Whether a closed extended connection's session may be kept and
+    /// restored without [`connect`](Self::connect) (AnyCable's session
+    /// resume): the app then gets [`Event::SessionRestored`] and moves
+    /// whatever it keeps per connection and subscription from the previous
+    /// ids to the new ones. `false` (the default): no session is kept, a
+    /// client that comes back with its sid gets a fresh welcome.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// A session is being restored on `connection`, which came with
+    /// `request` (instead of [`connect`](Self::connect)); its
+    /// [`Event::SessionRestored`] follows.
+    fn resuming(&mut self, _request: &RequestInfo, _connection: ConnectionId) {}
+
     /// A connection waits for authentication: accept it
     /// ([`Server::accept_connection`]) or reject it
     /// ([`Server::reject_connection`]), now or later.
@@ -374,6 +389,11 @@ pub trait SyncApp: Send + 'static {
     /// Adjusts the core's configuration before the server starts.
     fn configure(&self, _config: &mut Config) {}
 
+    /// As [`CableApp::resumable`].
+    fn resumable(&self) -> bool {
+        false
+    }
+
     /// Decides on a connection: `Some` welcomes it (an [`Identity`] or a
     /// full [`ConnectionAccept`]), `None` rejects it with
     /// `{"type":"disconnect","reason":"unauthorized","reconnect":false}`.
@@ -401,6 +421,10 @@ impl<T: SyncApp> CableApp for T {
 
     fn configure(&self, config: &mut Config) {
         SyncApp::configure(self, config);
+    }
+
+    fn resumable(&self) -> bool {
+        SyncApp::resumable(self)
     }
 
     fn connect(
@@ -482,6 +506,11 @@ impl PubSubApp {
 impl SyncApp for PubSubApp {
     fn name(&self) -> &str {
         "pubsub"
+    }
+
+    /// It keeps nothing per connection.
+    fn resumable(&self) -> bool {
+        true
     }
 
     fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept> {

@@ -478,11 +478,12 @@ impl Core {
                 now,
                 handle: &self.handle,
             };
-            if let Some(pending) =
-                self.anycable
-                    .open(cx.server, &request.info, incoming.pending, now)
+            match self
+                .anycable
+                .open(cx.server, &request.info, incoming.pending, now)
             {
-                self.app.connect(&mut cx, &request.info, pending);
+                Some(pending) => self.app.connect(&mut cx, &request.info, pending),
+                None => self.app.resuming(&request.info, connection),
             }
         } else {
             self.dialects.accept(

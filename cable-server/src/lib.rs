@@ -141,7 +141,8 @@ pub fn build_app(options: &Options) -> Result<Box<dyn CableApp>, AppError> {
             disconnect_rate: options.rpc_disconnect_rate.max(1),
             disconnect_backlog: options.rpc_disconnect_backlog.max(1),
         };
-        let app = rpc::RpcApp::new(settings)?;
+        let app =
+            rpc::RpcApp::new(settings)?.with_signed_streams(options.anycable.signed_streams());
         if options.app == AppKind::Platformos {
             let hooks = platformos::PlatformOsHooks::new(options.require_csrf);
             return Ok(Box::new(app.with_hooks("platformos", Arc::new(hooks))));
@@ -221,10 +222,9 @@ pub fn build_config(options: &Options, app: &dyn CableApp) -> Config {
         perform: deadline,
     };
     app.configure(&mut config);
-    // Sessions are restored without asking the app: only the pubsub app,
-    // which keeps no state per connection, is known to be ready for that.
-    let resumable = options.rpc_url.is_none() && options.app == AppKind::Pubsub;
-    options.anycable.configure(&mut config, resumable);
+    // Sessions are restored without the app's connect: only for an app
+    // that moves its state per connection on a restore.
+    options.anycable.configure(&mut config, app.resumable());
     config.origins.allowed.extend(
         options
             .allowed_origins

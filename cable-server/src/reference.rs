@@ -24,6 +24,11 @@ impl SyncApp for Reference {
         config.origins = ReferenceApp::config().origins;
     }
 
+    /// Its state per subscription moves on [`Event::SessionRestored`].
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn authenticate(&mut self, request: &RequestInfo) -> Option<ConnectionAccept> {
         self.0
             .authenticate(&request.path_and_query, request.authorization())

@@ -132,3 +132,39 @@ async fn a_silent_client_gets_no_pong() {
         send(&mut talker, json!({"command": "pong"})).await;
     }
 }
+
+#[tokio::test]
+async fn own_ping_interval_and_millisecond_timestamps() {
+    // The server's beat is a minute; the client asks for 1 s, in ms.
+    let server = CableServer::start(&["--ping-interval-ms", "60000"]);
+    let (mut ws, protocol) = connect(
+        &server.url("?pi=1&ptp=ms"),
+        Some(&server.origin()),
+        Some(EXT),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(protocol.as_deref(), Some(EXT));
+    assert_eq!(next_frame(&mut ws).await.unwrap()["type"], "welcome");
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        let ping = next_frame(&mut ws).await.unwrap();
+        assert_eq!(ping["type"], "ping", "{ping}");
+        let stamp = ping["message"].as_u64().unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(now_ms.abs_diff(stamp) < 2_000, "{stamp} vs {now_ms}");
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_800) && waited < Duration::from_secs(10),
+        "two pings in {waited:?}"
+    );
+    // A plain connection ignores the parameters: the server's minute.
+    let mut plain = server.connect("?pi=1&ptp=ms").await;
+    assert_eq!(next_frame(&mut plain).await.unwrap()["type"], "welcome");
+    let early = tokio::time::timeout(Duration::from_millis(1_500), next_frame(&mut plain)).await;
+    assert!(early.is_err(), "a frame within 1.5 s: {early:?}");
+}

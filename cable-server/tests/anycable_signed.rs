@@ -1,9 +1,12 @@
 //! Signed `$pubsub` streams and Turbo streams served without the app, their
 //! names signed by Ruby's real `ActiveSupport::MessageVerifier` (Debian's
 //! ruby-activesupport) with Turbo's settings (SHA256 digest, JSON
-//! serializer); tampered names and other secrets are rejected.
+//! serializer); tampered names and other secrets are rejected. With
+//! `--rpc-url` (the `@anycable/serverless-js` backend of
+//! `tests/js/rpc_backend.mjs`) too: they are served without an RPC call.
 
 mod common;
+mod rpc_backend;
 
 use std::process::Command;
 
@@ -166,4 +169,113 @@ async fn without_a_secret_signed_names_are_rejected() {
         subscribe(&mut ws, &pubsub).await["type"],
         "reject_subscription"
     );
+}
+
+#[tokio::test]
+async fn with_an_rpc_backend_signed_and_turbo_streams_need_no_rpc_call() {
+    if !node_or_skip() {
+        return;
+    }
+    ensure_npm_packages(&["@anycable/serverless-js"]);
+    tokio::time::timeout(std::time::Duration::from_secs(90), signed_names_over_rpc())
+        .await
+        .expect("the test took over 90 s");
+}
+
+async fn signed_names_over_rpc() {
+    const RPC_SECRET: &str = "rpc-s3cret";
+    const KEY: &str = "bkey";
+    let backend = rpc_backend::Backend::start(&js_dir(), RPC_SECRET);
+    let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
+    let server = CableServer::start(&[
+        "--rpc-url",
+        &rpc_url,
+        "--rpc-secret",
+        RPC_SECRET,
+        "--broadcast-key",
+        KEY,
+        "--streams-secret",
+        STREAMS_SECRET,
+        "--turbo-streams-secret",
+        TURBO_SECRET,
+    ]);
+    let backend_addr = format!("127.0.0.1:{}", backend.port).parse().unwrap();
+    let calls = || async move {
+        let (status, head, body) = http(backend_addr, "GET", "/_test/log", &[], b"").await;
+        assert_eq!(status, 200);
+        let body = if head.to_ascii_lowercase().contains("chunked") {
+            dechunk(&body)
+        } else {
+            body
+        };
+        let log: Value = serde_json::from_str(&body).unwrap();
+        log["calls"].as_array().unwrap().clone()
+    };
+    // The backend authenticates the connection.
+    let mut ws = server.connect("?token=alice").await;
+    assert_eq!(next_message(&mut ws).await.unwrap()["type"], "welcome");
+    let connects = calls().await;
+    assert_eq!(connects.len(), 1, "{connects:?}");
+    assert_eq!(connects[0]["method"], "connect");
+
+    let signed = rails_sign(STREAMS_SECRET, "chat/42", false);
+    let pubsub = json!({"channel": "$pubsub", "signed_stream_name": signed}).to_string();
+    assert_eq!(
+        subscribe(&mut ws, &pubsub).await["type"],
+        "confirm_subscription"
+    );
+    let turbo_name = "gid://app/Room/1:messages";
+    let turbo_signed = rails_sign(TURBO_SECRET, turbo_name, true);
+    let turbo =
+        json!({"channel": "Turbo::StreamsChannel", "signed_stream_name": turbo_signed}).to_string();
+    assert_eq!(
+        subscribe(&mut ws, &turbo).await["type"],
+        "confirm_subscription"
+    );
+    let forged =
+        json!({"channel": "Turbo::StreamsChannel", "signed_stream_name": rails_sign(STREAMS_SECRET, turbo_name, true)})
+            .to_string();
+    assert_eq!(
+        subscribe(&mut ws, &forged).await["type"],
+        "reject_subscription"
+    );
+
+    let status = post_broadcast(
+        server.addr,
+        Some(KEY),
+        &json!({"stream": "chat/42", "data": {"n": 1}}),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status}");
+    let frame = next_message(&mut ws).await.unwrap();
+    assert_eq!(frame, json!({"identifier": pubsub, "message": {"n": 1}}));
+    let html = "<turbo-stream action=\"append\"></turbo-stream>";
+    let data = serde_json::to_string(html).unwrap();
+    post_broadcast(
+        server.addr,
+        Some(KEY),
+        &json!({"stream": turbo_name, "data": data}),
+    )
+    .await;
+    let frame = next_message(&mut ws).await.unwrap();
+    assert_eq!(frame, json!({"identifier": turbo, "message": html}));
+
+    // The backend saw the connect and nothing else.
+    let after = calls().await;
+    assert_eq!(after.len(), 1, "{after:?}");
+}
+
+/// The body of a chunked HTTP/1.1 answer (Node's, for one without a
+/// `Content-Length`).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }

@@ -543,7 +543,6 @@ impl Server {
             transmits,
             overflowed,
             config,
-            ext,
             ..
         } = self;
         let Some(entry) = streams.get(stream_index) else {
@@ -623,7 +622,9 @@ impl Server {
                 if Some(member.conn) == except {
                     continue;
                 }
-                if let Some(position) = position.filter(|_| ext.is_extended_conn(member.conn)) {
+                if let Some(position) =
+                    position.filter(|_| conns.get(member.conn).is_some_and(|c| c.extended))
+                {
                     let frame = positioned
                         .get_or_insert_with(|| {
                             super::extended::with_position(

@@ -59,8 +59,8 @@ pub use envelope::Envelope;
 pub use events::{Event, ExpiredDecision, Incoming, Perform, Transmit, UnsubscribeCause};
 pub use extended::{
     ExtendedConfig, HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest,
-    PendingHistory, PresenceAction, PresenceRequest, SessionRestored, StreamHistory,
-    StreamPosition, PROTOCOL_V1_EXT_JSON,
+    PendingHistory, PingPrecision, PresenceAction, PresenceRequest, SessionPing, SessionRestored,
+    StreamHistory, StreamPosition, PROTOCOL_V1_EXT_JSON,
 };
 pub use hub::Delivery;
 pub use protocol::Protocol;

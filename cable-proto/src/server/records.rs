@@ -91,6 +91,9 @@ pub(super) struct Conn {
     pub(super) state: ConnState,
     pub(super) awaiting: Awaiting,
     pub(super) protocol: Protocol,
+    /// It chose AnyCable's extended protocol: read by the fan-out (a
+    /// positioned frame) without a lookup; it fits in the record's padding.
+    pub(super) extended: bool,
 }
 
 impl Conn {
@@ -106,6 +109,7 @@ impl Conn {
             state: ConnState::Pending,
             awaiting: Awaiting::Connection,
             protocol,
+            extended: false,
         }
     }
 

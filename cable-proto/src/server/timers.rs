@@ -123,11 +123,12 @@ impl Server {
         let seconds = (self.unix_base + now.saturating_duration_since(self.clock_base)).as_secs();
         let ping = frame::ping(seconds);
         for index in 0..self.conns.capacity_slots() {
-            if self
-                .conns
-                .get(index)
-                .is_some_and(|c| c.state == ConnState::Open && c.protocol.is_action_cable())
-            {
+            if self.conns.get(index).is_some_and(|c| {
+                c.state == ConnState::Open
+                        && c.protocol.is_action_cable()
+                        // A lookup only for extended connections.
+                        && !(c.extended && self.has_own_ping(index))
+            }) {
                 self.push(index, ping.clone());
             }
         }

@@ -243,9 +243,9 @@ impl Extended {
         self
     }
 
-    /// A new connection: it gets a session id; one that comes back with a
-    /// kept session's id (`X-ANYCABLE-RESTORE-SID`, else `?sid=`) is
-    /// restored at once. Returns the token when the app must decide.
+    /// A new connection: it gets a session id and its own ping settings
+    /// (`?pi=`, `?ptp=`); one that comes back with a kept session's id
+    /// (`X-ANYCABLE-RESTORE-SID`, else `?sid=`) is restored at once. Returns the token when the app must decide.
     pub fn open(
         &mut self,
         server: &mut Server,
@@ -257,6 +257,12 @@ impl Extended {
         if !server.extended(connection) {
             return Some(pending);
         }
+        // Its own ping interval and timestamp precision (`?pi=`, `?ptp=`).
+        let ping = cable_proto::server::SessionPing::from_params(
+            request.query_param("pi").as_deref(),
+            request.query_param("ptp").as_deref(),
+        );
+        server.set_session_ping(connection, ping, now);
         let sid = self.ids.next(20);
         let previous = request
             .header("x-anycable-restore-sid")

@@ -97,6 +97,8 @@ pub struct RpcApp {
     conns: Conns,
     disconnects: Option<DisconnectQueue>,
     pubsub: PubSubApp,
+    /// `Turbo::StreamsChannel` is served by `pubsub` (a secret is set).
+    turbo_local: bool,
     sid_seed: u64,
     sids: AtomicU64,
     hooks: Arc<dyn RpcHooks>,
@@ -121,11 +123,21 @@ impl RpcApp {
             conns: Arc::default(),
             disconnects: None,
             pubsub: PubSubApp::default(),
+            turbo_local: false,
             sid_seed: crate::random_seed(),
             sids: AtomicU64::new(0),
             hooks: Arc::new(NoHooks),
             name: "rpc",
         })
+    }
+
+    /// Serves signed `$pubsub` streams and, when a secret is set for them,
+    /// `Turbo::StreamsChannel` itself, without calling the backend (as
+    /// AnyCable does with its streams secrets).
+    pub fn with_signed_streams(mut self, signed: crate::signed_streams::SignedStreams) -> Self {
+        self.turbo_local = signed.turbo.is_some() || signed.streams.is_some();
+        self.pubsub = PubSubApp::default().with_signed_streams(signed);
+        self
     }
 
     /// The same app with `hooks` ([`RpcHooks`]) and `name` (for logs).
@@ -161,8 +173,14 @@ impl RpcApp {
         (url, headers)
     }
 
-    fn is_pubsub(identifier: &cable_proto::Identifier) -> bool {
-        identifier.channel() == PUBSUB_CHANNEL
+    /// A channel the server serves itself: `$pubsub`, and Turbo streams
+    /// when their secret is set.
+    fn is_pubsub(&self, identifier: &cable_proto::Identifier) -> bool {
+        match identifier.channel() {
+            PUBSUB_CHANNEL => true,
+            crate::signed_streams::TURBO_STREAMS_CHANNEL => self.turbo_local,
+            _ => false,
+        }
     }
 
     fn subscribe(
@@ -404,6 +422,30 @@ impl RpcApp {
         });
     }
 
+    /// A session came back on a new connection: what the backend gave the
+    /// previous one (identifiers, `cstate`, each channel's `istate`) is the
+    /// new one's, under a new sid; the backend is not asked again.
+    fn restored(&self, restored: &cable_proto::server::SessionRestored) {
+        let mut conns = self.conns.lock().expect("rpc state");
+        let Some(mut conn) = conns.remove(&restored.previous_connection) else {
+            conns.remove(&restored.connection);
+            return;
+        };
+        conn.sid = self.new_sid();
+        if let Some(fresh) = conns.remove(&restored.connection) {
+            conn.url = fresh.url;
+            conn.headers = fresh.headers;
+        }
+        let previous = std::mem::take(&mut conn.subs);
+        let moved = restored.previous_subscriptions.iter();
+        conn.subs = moved
+            .zip(&restored.subscriptions)
+            .filter_map(|(old, (new, _))| Some((*new, previous.get(old)?.clone())))
+            .collect();
+        tracing::debug!(connection = %restored.connection, subscriptions = conn.subs.len(), "rpc session restored");
+        conns.insert(restored.connection, conn);
+    }
+
     fn closed(&mut self, connection: ConnectionId) {
         let Some(conn) = self.conns.lock().expect("rpc state").remove(&connection) else {
             return;
@@ -516,6 +558,28 @@ impl CableApp for RpcApp {
         self.hooks.control(request)
     }
 
+    /// A restored session keeps the connection's identifiers and `cstate`
+    /// and each subscription's `istate` (AnyCable's session cache), with no
+    /// Connect call.
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    /// The restored session's env is the new request's (its URL and
+    /// headers), as AnyCable's is.
+    fn resuming(&mut self, request: &RequestInfo, connection: ConnectionId) {
+        let (url, headers) = self.env_of(request);
+        let conn = Conn {
+            url,
+            headers,
+            ..Conn::default()
+        };
+        self.conns
+            .lock()
+            .expect("rpc state")
+            .insert(connection, conn);
+    }
+
     fn configure(&self, config: &mut Config) {
         let deadline = Some(self.settings.rpc.timeout);
         config.decision_timeouts = DecisionTimeouts {
@@ -621,7 +685,7 @@ impl CableApp for RpcApp {
                 pending,
                 ..
             } => {
-                if Self::is_pubsub(&identifier) {
+                if self.is_pubsub(&identifier) {
                     let event = Event::SubscriptionRequested {
                         connection,
                         identity: Identity::new(""),
@@ -635,7 +699,7 @@ impl CableApp for RpcApp {
                 }
             }
             Event::Perform(perform) => {
-                if Self::is_pubsub(&perform.identifier) {
+                if self.is_pubsub(&perform.identifier) {
                     SyncApp::handle_event(
                         &mut self.pubsub,
                         cx.server,
@@ -663,6 +727,7 @@ impl CableApp for RpcApp {
                 _ => self.unsubscribe(connection, subscription),
             },
             Event::Closed { connection, .. } => self.closed(connection),
+            Event::SessionRestored(restored) => self.restored(&restored),
             _ => {}
         }
     }

@@ -19,6 +19,7 @@
 
 mod history;
 mod parse;
+mod ping;
 mod presence;
 mod session;
 
@@ -35,6 +36,7 @@ use crate::types::{ConnectionId, StreamName, SubscriptionId};
 pub use history::{
     HistoryEntry, HistoryError, HistoryRequest, HistoryStreamRequest, PendingHistory, StreamHistory,
 };
+pub use ping::{PingPrecision, SessionPing};
 pub use presence::{PresenceAction, PresenceRequest};
 pub use session::SessionRestored;
 
@@ -98,6 +100,8 @@ struct ExtConn {
     extended: bool,
     sid: Option<Box<str>>,
     pong_deadline: Option<Instant>,
+    /// Its own ping settings (`?pi=`, `?ptp=`).
+    ping: Option<ping::SessionPing>,
 }
 
 /// What a subscription may do beyond Action Cable, and what it waits for.
@@ -142,6 +146,8 @@ pub(super) enum ExtTimer {
     Pong { conn: u32, generation: u32 },
     /// The oldest closed session's end.
     Session,
+    /// A connection's own ping beat.
+    Ping { conn: u32, generation: u32 },
 }
 
 impl Server {
@@ -150,6 +156,9 @@ impl Server {
     /// A connection was opened with `subprotocol`.
     pub(super) fn ext_opened(&mut self, index: u32, generation: u32, subprotocol: Option<&str>) {
         let extended = subprotocol == Some(PROTOCOL_V1_EXT_JSON);
+        if let Some(conn) = self.conns.get_mut(index) {
+            conn.extended = extended;
+        }
         if extended {
             self.ext.conns.insert(
                 index,
@@ -179,7 +188,7 @@ impl Server {
         let at = now + timeout;
         let mut set = Vec::new();
         for (&index, c) in &mut self.ext.conns {
-            if c.extended && c.pong_deadline.is_none() {
+            if c.extended && c.pong_deadline.is_none() && c.ping.is_none() {
                 c.pong_deadline = Some(at);
                 set.push((index, c.generation));
             }
@@ -189,6 +198,23 @@ impl Server {
                 at,
                 super::timers::TimerKey::Extended(ExtTimer::Pong { conn, generation }),
             );
+        }
+    }
+
+    /// An own ping went to connection `conn`: its pong deadline, if none.
+    fn ext_pinged_one(&mut self, conn: u32, generation: u32, now: Instant) {
+        let Some(timeout) = self.config.extended.pong_timeout else {
+            return;
+        };
+        let at = now + timeout;
+        if let Some(c) = self.ext.conns.get_mut(&conn) {
+            if c.generation == generation && c.pong_deadline.is_none() {
+                c.pong_deadline = Some(at);
+                self.set_timer(
+                    at,
+                    super::timers::TimerKey::Extended(ExtTimer::Pong { conn, generation }),
+                );
+            }
         }
     }
 
@@ -209,6 +235,7 @@ impl Server {
                 }
             }
             ExtTimer::Session => self.expire_sessions(),
+            ExtTimer::Ping { conn, generation } => self.own_ping(at, conn, generation),
         }
     }
 

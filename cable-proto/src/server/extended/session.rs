@@ -32,10 +32,19 @@ pub struct SessionRestored {
     pub identity: Option<Identity>,
     /// The subscriptions restored, in their original order.
     pub subscriptions: Vec<(SubscriptionId, Identifier)>,
+    /// The connection whose session this was: an application that keeps
+    /// state per connection moves it to [`connection`](Self::connection)
+    /// (it saw no `Closed` for it, and will not).
+    pub previous_connection: ConnectionId,
+    /// The subscriptions of the previous connection, in the order of
+    /// [`subscriptions`](Self::subscriptions): state kept per subscription
+    /// moves from each to the restored one at the same place.
+    pub previous_subscriptions: Vec<SubscriptionId>,
 }
 
 #[derive(Debug)]
 struct RestorableSub {
+    previous: SubscriptionId,
     identifier: Identifier,
     streams: Vec<(StreamName, StreamMode)>,
     whisper: Option<StreamName>,
@@ -46,7 +55,11 @@ struct RestorableSub {
 #[derive(Debug)]
 pub(in crate::server) struct Snapshot {
     expires: Instant,
+    connection: ConnectionId,
     identity: Option<Identity>,
+    /// The credential's expiry ([`Server::set_expiry`]): a restore keeps
+    /// it, and one at or past it is refused.
+    credential_expires: Option<Instant>,
     subs: Vec<RestorableSub>,
     /// `Unsubscribed` and `Closed`, held back until the session ends.
     deferred: Vec<Event>,
@@ -157,7 +170,9 @@ impl Server {
     /// was, with no decision of the application's: welcome
     /// `{"type":"welcome","sid":<sid>,"restored":true,"restored_ids":[…]}`,
     /// its subscriptions live again, and
-    /// [`Event::SessionRestored`]. Otherwise the token comes back: decide as
+    /// [`Event::SessionRestored`]. The credential's expiry carries over: a
+    /// session whose credential has expired is not restored (it ends, with
+    /// its held-back events). Otherwise the token comes back: decide as
     /// usual.
     pub fn restore_session(
         &mut self,
@@ -186,6 +201,10 @@ impl Server {
         else {
             return Err(pending);
         };
+        if snapshot.credential_expires.is_some_and(|at| at <= now) {
+            self.events.extend(snapshot.deferred);
+            return Err(pending);
+        }
         let mut restored = Vec::with_capacity(snapshot.subs.len());
         for sub in &snapshot.subs {
             let id = self.restore_sub(index, sub);
@@ -206,7 +225,11 @@ impl Server {
             .identity
             .clone()
             .unwrap_or_else(|| Identity::new(""));
-        let accept = ConnectionAccept::new(identity)
+        let mut accept = ConnectionAccept::new(identity);
+        if let Some(at) = snapshot.credential_expires {
+            accept = accept.expires_at(at);
+        }
+        let accept = accept
             .welcome_field("sid", JsonText::string(sid))
             .welcome_field("restored", JsonText::new("true").expect("valid JSON"))
             .welcome_field("restored_ids", ids);
@@ -224,6 +247,8 @@ impl Server {
             previous_sid: previous_sid.into(),
             identity: snapshot.identity,
             subscriptions: restored,
+            previous_connection: snapshot.connection,
+            previous_subscriptions: snapshot.subs.iter().map(|s| s.previous).collect(),
         };
         self.events.push_back(Event::SessionRestored(event.clone()));
         Ok(event)
@@ -301,6 +326,7 @@ impl Server {
                     .collect();
                 let ext = self.sub_ext_ref(s);
                 Some(RestorableSub {
+                    previous: self.subscription_id(s),
                     identifier: self.identifier_of(sub.ident).clone(),
                     streams,
                     whisper: ext.and_then(|e| e.whisper.clone()),
@@ -310,7 +336,9 @@ impl Server {
             .collect();
         Some(Snapshot {
             expires: now + ttl,
+            connection: self.connection_id(index),
             identity: conn.identity.clone(),
+            credential_expires: conn.extra.as_ref().and_then(|e| e.expires_at),
             subs,
             deferred: Vec::new(),
         })
