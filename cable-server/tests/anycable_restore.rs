@@ -10,12 +10,10 @@
 //! missing); without node the test fails, unless `CABLE_SKIP_NODE=1`.
 
 mod common;
-mod rpc_backend;
 
 use std::time::Duration;
 
 use common::CableServer;
-use rpc_backend::Backend;
 
 const SECRET: &str = "rpc-s3cret";
 const BROADCAST_KEY: &str = "bkey";
@@ -26,8 +24,10 @@ fn sessions_of_rpc_and_reference_apps_are_restored_with_their_state() {
         return;
     }
     common::ensure_npm_packages(&["@anycable/web", "@anycable/serverless-js", "ws"]);
-    let dir = common::js_dir();
-    let backend = Backend::start(&dir, SECRET);
+    let backend = common::NodeBackend::start(
+        &["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"],
+        &[("RPC_SECRET", SECRET.to_owned())],
+    );
     let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
     let rpc = CableServer::start(&[
         "--rpc-url",

@@ -6,7 +6,6 @@
 //! `tests/js/rpc_backend.mjs`) too: they are served without an RPC call.
 
 mod common;
-mod rpc_backend;
 
 use std::process::Command;
 
@@ -185,7 +184,10 @@ async fn with_an_rpc_backend_signed_and_turbo_streams_need_no_rpc_call() {
 async fn signed_names_over_rpc() {
     const RPC_SECRET: &str = "rpc-s3cret";
     const KEY: &str = "bkey";
-    let backend = rpc_backend::Backend::start(&js_dir(), RPC_SECRET);
+    let backend = common::NodeBackend::start(
+        &["--import", "./rpc_hooks.mjs", "rpc_backend.mjs"],
+        &[("RPC_SECRET", RPC_SECRET.to_owned())],
+    );
     let rpc_url = format!("http://127.0.0.1:{}/_anycable", backend.port);
     let server = CableServer::start(&[
         "--rpc-url",
