@@ -267,10 +267,7 @@ impl Server {
             Some(&ident) => ident,
             None => match Identifier::parse(&identifier.decoded(), limits.max_identifier_bytes) {
                 Ok(identifier) => {
-                    let (ident, _) = self.idents.insert(IdentEntry {
-                        identifier: identifier.clone(),
-                        refs: 0,
-                    });
+                    let (ident, _) = self.idents.insert(IdentEntry::new(identifier.clone()));
                     self.ident_index.insert(LiteralKey(identifier), ident);
                     ident
                 }
