@@ -43,10 +43,8 @@ pub enum IdentifierError {
 
 struct Inner {
     raw: Box<str>,
-    /// `raw` as a JSON string literal with Rails' escaping, ready to splice
-    /// (shared with the core's record of the identifier, which reads it on
-    /// every fan-out: one pointer to the bytes instead of two).
-    literal: Arc<[u8]>,
+    /// `raw` as a JSON string literal with Rails' escaping, ready to splice.
+    literal: Box<[u8]>,
     params: Map<String, Value>,
 }
 
@@ -84,7 +82,7 @@ impl Identifier {
         write_rails_string(&mut literal, raw);
         Ok(Self(Arc::new(Inner {
             raw: raw.into(),
-            literal: literal.into(),
+            literal: literal.into_boxed_slice(),
             params,
         })))
     }
@@ -117,11 +115,6 @@ impl Identifier {
     /// Rails escapes it inside frames.
     pub fn json_literal(&self) -> &[u8] {
         &self.0.literal
-    }
-
-    /// [`json_literal`](Self::json_literal), shared.
-    pub(crate) fn shared_literal(&self) -> Arc<[u8]> {
-        Arc::clone(&self.0.literal)
     }
 }
 

@@ -267,7 +267,10 @@ impl Server {
             Some(&ident) => ident,
             None => match Identifier::parse(&identifier.decoded(), limits.max_identifier_bytes) {
                 Ok(identifier) => {
-                    let (ident, _) = self.idents.insert(IdentEntry::new(identifier.clone()));
+                    let (ident, _) = self.idents.insert(IdentEntry {
+                        identifier: identifier.clone(),
+                        refs: 0,
+                    });
                     self.ident_index.insert(LiteralKey(identifier), ident);
                     ident
                 }

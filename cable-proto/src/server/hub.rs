@@ -16,7 +16,7 @@ use super::envelope::{is_typed_object, Envelope};
 use super::events::Event;
 use super::outbox::push_counted;
 use super::records::{
-    ConnState, Encoding, EnvelopeEntry, Group, Member, Members, Membership, StreamEntry, NONE,
+    ConnState, Encoding, EnvelopeEntry, Group, Member, Membership, StreamEntry, NONE,
 };
 use super::subscriptions::{push_exact, swap_remove_exact};
 use super::timers::TimerKey;
@@ -310,7 +310,6 @@ impl Server {
                 let (s, generation) = self.streams.insert(StreamEntry {
                     name: stream.clone(),
                     groups: Vec::new(),
-                    members: 0,
                     ready: !self.config.confirm_when_streams_ready,
                 });
                 self.stream_index.insert(stream.clone(), s);
@@ -344,7 +343,7 @@ impl Server {
                     stream: stream_index,
                     encoding,
                     pos: pos as u32,
-                    members: Members::new(),
+                    members: Vec::new(),
                 });
                 if let Some(s) = self.streams.get_mut(stream_index) {
                     s.groups.push(g);
@@ -367,9 +366,6 @@ impl Server {
             Owner::Connection(_) => NONE,
         };
         g.members.push(Member { sub, conn });
-        if let Some(s) = self.streams.get_mut(stream_index) {
-            s.members += 1;
-        }
         let membership = Membership { group, pos };
         match owner {
             Owner::Subscription(sub) => {
@@ -429,15 +425,7 @@ impl Server {
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
-        let stream_index = g.stream;
-        if g.members.swap_remove(pos as usize).is_some() {
-            if let Some(s) = self.streams.get_mut(stream_index) {
-                s.members = s.members.saturating_sub(1);
-            }
-        }
-        let Some(g) = self.groups.get_mut(group) else {
-            return;
-        };
+        g.members.swap_remove(pos as usize);
         if let Some(&moved) = g.members.get(pos as usize) {
             let moved_owner = if moved.sub == NONE {
                 Owner::Connection(moved.conn)
@@ -528,12 +516,15 @@ impl Server {
         };
         let limit = config.limits.max_queued_bytes;
         let except = except.map(|c| c.index);
-        // Without an extended connection, a positioned broadcast is a plain
-        // one: no member is looked up.
-        let position = position.filter(|_| ext.any_extended_conn());
         // One reservation, so that the first large broadcast grows the queue
         // once rather than once per doubling.
-        transmits.reserve(entry.members as usize);
+        let recipients: usize = entry
+            .groups
+            .iter()
+            .filter_map(|&g| groups.get(g))
+            .map(|g| g.members.len())
+            .sum();
+        transmits.reserve(recipients);
         let mut json_valid: Option<bool> = None;
         let mut raw_literal: Option<Vec<u8>> = None;
         let mut typed: Option<bool> = None;
@@ -567,7 +558,7 @@ impl Server {
                     let Some(ident) = idents.get(ident) else {
                         continue;
                     };
-                    frame::message_from_literal(&ident.literal, message)
+                    frame::message_from_literal(ident.identifier.json_literal(), message)
                 }
                 Encoding::Envelope(e) => {
                     let Some(e) = envelopes.get(e) else {

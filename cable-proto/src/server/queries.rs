@@ -28,7 +28,13 @@ impl Server {
         self.stream_index
             .get(stream)
             .and_then(|&s| self.streams.get(s))
-            .map_or(0, |s| s.members as usize)
+            .map_or(0, |s| {
+                s.groups
+                    .iter()
+                    .filter_map(|&g| self.groups.get(g))
+                    .map(|g| g.members.len())
+                    .sum()
+            })
     }
 
     /// Deadlines held by the timer store, stale ones included (bounded by a

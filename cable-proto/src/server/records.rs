@@ -3,7 +3,6 @@
 //! slots; [`NONE`] ends the intrusive lists.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::identifier::Identifier;
@@ -150,20 +149,7 @@ pub(super) struct Sub {
 #[derive(Debug)]
 pub(super) struct IdentEntry {
     pub(super) identifier: Identifier,
-    /// The identifier's literal, for the fan-out: reached in one step from
-    /// the record (through the identifier it takes two).
-    pub(super) literal: Arc<[u8]>,
     pub(super) refs: u32,
-}
-
-impl IdentEntry {
-    pub(super) fn new(identifier: Identifier) -> Self {
-        Self {
-            literal: identifier.shared_literal(),
-            identifier,
-            refs: 0,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -176,9 +162,6 @@ pub(super) struct EnvelopeEntry {
 pub(super) struct StreamEntry {
     pub(super) name: StreamName,
     pub(super) groups: Vec<u32>,
-    /// The members of all its groups: a broadcast reserves room for its
-    /// frames without a pass over the groups.
-    pub(super) members: u32,
     /// Subscribed upstream (always, unless `Config::confirm_when_streams_ready`).
     pub(super) ready: bool,
 }
@@ -189,87 +172,6 @@ pub(super) struct StreamEntry {
 pub(super) struct Member {
     pub(super) sub: u32,
     pub(super) conn: u32,
-}
-
-/// No member (the inline slot of an empty [`Members`]).
-const NO_MEMBER: Member = Member {
-    sub: NONE,
-    conn: NONE,
-};
-
-/// The members of a group: the first inline, the rest in a vector. A
-/// stream whose subscribers have distinct identifiers is made of groups
-/// of one: their member is in the group's own record, so that a fan-out
-/// reads no other memory to find it, and such a group allocates nothing.
-#[derive(Debug)]
-pub(super) struct Members {
-    /// [`NO_MEMBER`] when empty (a connection index is never [`NONE`]).
-    first: Member,
-    rest: Vec<Member>,
-}
-
-impl Members {
-    pub(super) fn new() -> Self {
-        Self {
-            first: NO_MEMBER,
-            rest: Vec::new(),
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        if self.first.conn == NONE {
-            0
-        } else {
-            1 + self.rest.len()
-        }
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.first.conn == NONE
-    }
-
-    /// The first member, if any.
-    pub(super) fn first(&self) -> Option<&Member> {
-        (self.first.conn != NONE).then_some(&self.first)
-    }
-
-    pub(super) fn get(&self, pos: usize) -> Option<&Member> {
-        match pos {
-            0 => self.first(),
-            _ => self.rest.get(pos - 1),
-        }
-    }
-
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Member> {
-        self.first().into_iter().chain(self.rest.iter())
-    }
-
-    pub(super) fn push(&mut self, member: Member) {
-        if self.first.conn == NONE {
-            self.first = member;
-        } else {
-            self.rest.push(member);
-        }
-    }
-
-    /// Removes the member at `pos`; the last member takes its place.
-    pub(super) fn swap_remove(&mut self, pos: usize) -> Option<Member> {
-        if pos >= self.len() {
-            return None;
-        }
-        let Some(last) = self.rest.pop() else {
-            return Some(std::mem::replace(&mut self.first, NO_MEMBER));
-        };
-        let slot = match pos {
-            0 => &mut self.first,
-            _ => match self.rest.get_mut(pos - 1) {
-                Some(slot) => slot,
-                // `pos` was the last position.
-                None => return Some(last),
-            },
-        };
-        Some(std::mem::replace(slot, last))
-    }
 }
 
 /// How a group's frame is encoded: every member of a group gets the same
@@ -289,7 +191,7 @@ pub(super) struct Group {
     pub(super) encoding: Encoding,
     /// Position in the stream's list of groups.
     pub(super) pos: u32,
-    pub(super) members: Members,
+    pub(super) members: Vec<Member>,
 }
 
 #[cfg(test)]
@@ -308,42 +210,5 @@ mod size_tests {
         assert!(sizes.1 <= 40, "Option<Sub>: {} bytes", sizes.1);
         assert_eq!(std::mem::size_of::<Member>(), 8);
         assert_eq!(std::mem::size_of::<Membership>(), 8);
-    }
-
-    fn member(conn: u32) -> Member {
-        Member { sub: conn, conn }
-    }
-
-    fn conns(members: &Members) -> Vec<u32> {
-        members.iter().map(|m| m.conn).collect()
-    }
-
-    /// `Members` behaves as a `Vec` with `swap_remove`, whatever the
-    /// position removed.
-    #[test]
-    fn members_swap_remove_as_a_vec() {
-        for len in 0..5u32 {
-            for pos in 0..=len {
-                let mut members = Members::new();
-                let mut model: Vec<u32> = Vec::new();
-                for conn in 0..len {
-                    members.push(member(conn));
-                    model.push(conn);
-                }
-                let removed = members.swap_remove(pos as usize).map(|m| m.conn);
-                let expected = (pos < len).then(|| model.swap_remove(pos as usize));
-                assert_eq!(removed, expected, "len {len}, pos {pos}");
-                assert_eq!(conns(&members), model, "len {len}, pos {pos}");
-                assert_eq!(members.len(), model.len());
-                assert_eq!(members.is_empty(), model.is_empty());
-                for (i, &conn) in model.iter().enumerate() {
-                    assert_eq!(members.get(i).map(|m| m.conn), Some(conn));
-                }
-                assert!(members.get(model.len()).is_none());
-                members.push(member(9));
-                model.push(9);
-                assert_eq!(conns(&members), model);
-            }
-        }
     }
 }

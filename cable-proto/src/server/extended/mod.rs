@@ -129,11 +129,6 @@ impl ExtState {
         }
     }
 
-    /// Whether any connection chose the extended protocol.
-    pub(super) fn any_extended_conn(&self) -> bool {
-        !self.conns.is_empty()
-    }
-
     /// Whether connection slot `index` chose the extended protocol.
     pub(super) fn is_extended_conn(&self, index: u32) -> bool {
         !self.conns.is_empty() && self.conns.get(&index).is_some_and(|c| c.extended)

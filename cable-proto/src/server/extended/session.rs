@@ -233,7 +233,10 @@ impl Server {
         let ident = match self.ident_index.get(sub.identifier.json_literal()) {
             Some(&ident) => ident,
             None => {
-                let (ident, _) = self.idents.insert(IdentEntry::new(sub.identifier.clone()));
+                let (ident, _) = self.idents.insert(IdentEntry {
+                    identifier: sub.identifier.clone(),
+                    refs: 0,
+                });
                 self.ident_index
                     .insert(LiteralKey(sub.identifier.clone()), ident);
                 ident
