@@ -359,7 +359,9 @@ fn clone_loop(n: usize) -> impl FnMut() {
     }
 }
 
-fn fan_out(budget: Budget, n: usize, distinct: bool) -> Measurement {
+/// A server with `n` connections subscribed to `chat_lobby`, with one
+/// identifier or `n` distinct ones.
+fn fan_out_scene(n: usize, distinct: bool) -> (Server, Instant) {
     let (mut server, now) = server();
     for i in 0..n {
         let conn = connect(&mut server, now, "u");
@@ -370,6 +372,22 @@ fn fan_out(budget: Budget, n: usize, distinct: bool) -> Measurement {
         };
         subscribe(&mut server, now, conn, &id, "chat_lobby");
     }
+    (server, now)
+}
+
+/// Sets a fan-out row's scene, then broadcasts and drains `times` times and
+/// nothing else (`cable-fixtures bench --repeat fanout-distinct`), for
+/// counting instructions as [`repeat_command`] does.
+pub fn repeat_fan_out(n: usize, distinct: bool, times: u64) {
+    let (mut server, now) = fan_out_scene(n, distinct);
+    for _ in 0..times {
+        black_box(server.broadcast("chat_lobby", black_box(PAYLOAD), now));
+        drain(&mut server);
+    }
+}
+
+fn fan_out(budget: Budget, n: usize, distinct: bool) -> Measurement {
+    let (mut server, now) = fan_out_scene(n, distinct);
     let (ours, base) = compare(
         budget,
         n,

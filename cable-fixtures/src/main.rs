@@ -68,10 +68,11 @@ struct BenchArgs {
     /// Short rounds: the whole run in under 60 s.
     #[arg(long)]
     quick: bool,
-    /// Instead of measuring: do one command row's work (`subscribe`, `message`,
-    /// `subscribe-baseline`, `message-baseline`) --times times and exit, for
+    /// Instead of measuring: do one row's work (`subscribe`, `message`,
+    /// `subscribe-baseline`, `message-baseline`, `fanout-distinct`: a broadcast
+    /// to 100,000 distinct identifiers, drained) --times times and exit, for
     /// `valgrind --tool=callgrind` (see BENCHMARKS.md).
-    #[arg(long, value_parser = ["subscribe", "message", "subscribe-baseline", "message-baseline"])]
+    #[arg(long, value_parser = ["subscribe", "message", "subscribe-baseline", "message-baseline", "fanout-distinct"])]
     repeat: Option<String>,
     /// With --repeat: how many times.
     #[arg(long, default_value_t = 10_000)]
@@ -379,6 +380,10 @@ fn floor(args: FloorArgs) -> Result<bool, Error> {
 
 fn run_bench(args: BenchArgs) -> Result<bool, Error> {
     if let Some(work) = args.repeat {
+        if work == "fanout-distinct" {
+            bench::repeat_fan_out(100_000, true, args.times);
+            return Ok(true);
+        }
         let work = match work.as_str() {
             "subscribe" => CommandWork::Subscribe,
             "message" => CommandWork::Message,
